@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+/// @file
+/// The consumer side of the notification coalescer: NAPI-style polling with a budget,
+/// re-arming through the ring's final check, and spurious-wake-up back-off.
+
+#include <algorithm>
+#include <concepts>
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+#include <thread>
+#include <utility>
+
+#include <xnv/clock.hpp>
+#include <xnv/notify/backoff.hpp>
+#include <xnv/notify/channel.hpp>
+#include <xnv/notify/counters.hpp>
+#include <xnv/notify/policy.hpp>
+#include <xnv/ring/error.hpp>
+#include <xnv/ring/ring.hpp>
+
+namespace xnv::notify {
+
+/// What the poller needs from a ring endpoint (`front_ring`/`back_ring` qualify).
+template <class E>
+concept consuming_endpoint = std::default_initializable<typename E::in_type> &&
+                             requires(E& e, std::span<typename E::in_type> out, std::uint32_t ahead) {
+                                 { e.consume(out) } noexcept -> std::same_as<ring_count>;
+                                 { e.final_check(ahead) } noexcept -> std::same_as<ring_count>;
+                                 { e.size() } noexcept -> std::same_as<std::uint32_t>;
+                             };
+
+/// Why the consumer is polling now.
+enum class wake_reason : std::uint8_t {
+    notification, ///< its channel delivered a notification
+    timer,        ///< a deadline the poller gave passed (or the caller's own wait limit)
+    continued,    ///< the previous poll said `keep_polling`
+};
+
+/// What the consumer does next.
+enum class poll_state : std::uint8_t {
+    keep_polling, ///< more work may be waiting: poll again soon; notifications stay off
+    armed,        ///< drained and re-armed: sleep until a notification or `deadline`
+    backing_off,  ///< spurious wake-ups: do not listen before `deadline`, then poll (`timer`)
+    peer_error,   ///< the peer broke the ring protocol: disconnect it (see `error`)
+};
+
+struct poll_result {
+    std::uint32_t items = 0; ///< entries handled by this poll
+    poll_state state = poll_state::armed;
+    nanos deadline = no_deadline; ///< for `armed` and `backing_off`, on the poller's clock
+    ring_error error = ring_error::none;
+};
+
+/// Settings of `napi_poller`.
+struct poller_config {
+    /// Entries per poll at most (NAPI's weight is 64).
+    std::uint32_t budget = 64;
+    backoff_config backoff{};
+};
+
+/// NAPI-style consumer: each `poll` handles up to `budget` entries. A poll that used its whole
+/// budget leaves notifications off (the event index is not re-armed, so the producer's pushes
+/// do not cross it) and says `keep_polling`; one that drained the ring asks the policy how far
+/// ahead to re-arm, re-arms with the ring's `final_check` and says `armed` — or
+/// `keep_polling` if the final check found entries that raced in, which is what makes the
+/// sleep safe: either the final check sees the producer's entry, or the producer's push sees
+/// the new event index and notifies (edges E3/E4 of the ring).
+///
+/// A poll after a notification that finds nothing is spurious; after `backoff.tolerated` of
+/// them in a row the poller says `backing_off` instead of re-arming, for an exponentially
+/// growing time (`spurious_backoff`), so a peer that notifies in a loop gets ever less
+/// attention; any entry found resets it.
+///
+/// Deterministic: the poller reads time only from `Clock`, so a simulator can drive it with a
+/// virtual clock, one poll at a time. Thread safety: one consumer thread, as the endpoint.
+template <consuming_endpoint Endpoint, coalescing_policy Policy, clock_source Clock = steady_clock_source>
+class napi_poller {
+public:
+    using in_type = typename Endpoint::in_type;
+    using config = poller_config;
+
+    /// @throws std::invalid_argument if `cfg.budget == 0` or the back-off settings are bad.
+    napi_poller(Endpoint& ring, Policy policy, channel_counters& counters, config cfg = {}, Clock clock = Clock{})
+        : ring_(&ring), counters_(&counters), policy_(std::move(policy)), budget_(cfg.budget), backoff_(cfg.backoff),
+          clock_(std::move(clock))
+    {
+        if (cfg.budget == 0)
+            throw std::invalid_argument("xnv: napi_poller: budget must be at least 1 entry per poll");
+    }
+
+    /// Handle up to `budget` entries with `handle(std::span<const in_type>)` (called once per
+    /// chunk of at most `chunk` entries), then decide what comes next. See the class comment.
+    template <class Handler>
+    poll_result poll(wake_reason why, Handler&& handle) noexcept(
+        noexcept(std::forward<Handler>(handle)(std::span<const in_type>{})))
+    {
+        const nanos now = clock_.now();
+        std::uint32_t done = 0;
+        ring_error err = ring_error::none;
+        while (done < budget_) {
+            in_type buf[chunk];
+            const std::uint32_t want = std::min(chunk, budget_ - done);
+            const ring_count c = ring_->consume(std::span<in_type>(buf, want));
+            if (!c.ok()) {
+                err = c.error;
+                break;
+            }
+            if (c.count == 0)
+                break;
+            handle(std::span<const in_type>(buf, c.count));
+            done += c.count;
+        }
+        counters_->add_delivered(done);
+        if (why == wake_reason::notification)
+            counters_->add_wakeup();
+        if (err != ring_error::none)
+            return {done, poll_state::peer_error, no_deadline, err};
+        if (done != 0) {
+            backoff_.on_work();
+        } else if (why == wake_reason::notification) {
+            counters_->add_spurious();
+            const nanos delay = backoff_.on_spurious();
+            if (delay > nanos::zero())
+                return {0, poll_state::backing_off, now + delay, ring_error::none};
+        }
+        if (done == budget_)
+            return {done, poll_state::keep_polling, no_deadline, ring_error::none};
+        const rearm r = policy_.on_consumer_idle(outstanding(), now);
+        const ring_count c = ring_->final_check(std::clamp(r.ahead, std::uint32_t{1}, ring_->size()));
+        if (!c.ok())
+            return {done, poll_state::peer_error, no_deadline, c.error};
+        if (c.count != 0)
+            return {done, poll_state::keep_polling, no_deadline, ring_error::none};
+        return {done, poll_state::armed, r.deadline, ring_error::none};
+    }
+
+    [[nodiscard]] nanos now() const noexcept { return clock_.now(); }
+    [[nodiscard]] Policy& policy() noexcept { return policy_; }
+    [[nodiscard]] const spurious_backoff& backoff() const noexcept { return backoff_; }
+    [[nodiscard]] std::uint32_t budget() const noexcept { return budget_; }
+
+    /// Entries handed to the handler at most per call.
+    static constexpr std::uint32_t chunk = 16;
+
+private:
+    // Entries the consumer knows are still to come: a front end consuming responses has
+    // published requests that await them. A back end cannot know: 0.
+    [[nodiscard]] std::uint32_t outstanding() const noexcept
+    {
+        if constexpr (requires { Endpoint::side; }) {
+            if constexpr (Endpoint::side == ring_side::front)
+                return ring_->published() - ring_->consumed();
+        }
+        return 0;
+    }
+
+    Endpoint* ring_;
+    channel_counters* counters_;
+    Policy policy_;
+    std::uint32_t budget_;
+    spurious_backoff backoff_;
+    Clock clock_;
+};
+
+/// What `poll_and_wait` did: the poll's result and the reason for the next poll.
+struct step_result {
+    poll_result poll;
+    wake_reason next = wake_reason::continued;
+};
+
+/// One step of a consumer thread on real time: poll; then, as the poll says, return at once
+/// (`keep_polling`, `peer_error`), wait on `ch` until a notification, the poll's deadline or
+/// `max_wait` (`armed`), or sleep out the back-off ignoring `ch` and drop what it
+/// accumulated (`backing_off`). Loop: `auto why = wake_reason::continued; for (;;) why =
+/// poll_and_wait(p, ch, why, handle).next;`. For a poller on a clock that moves by itself
+/// (`steady_clock_source`); a simulator calls `poll` directly instead.
+template <class Poller, channel Channel, class Handler>
+step_result poll_and_wait(Poller& p, Channel& ch, wake_reason why, Handler&& handle, nanos max_wait = no_deadline)
+{
+    const poll_result r = p.poll(why, std::forward<Handler>(handle));
+    switch (r.state) {
+    case poll_state::keep_polling:
+    case poll_state::peer_error: return {r, wake_reason::continued};
+    case poll_state::armed: {
+        nanos timeout = max_wait;
+        if (r.deadline != no_deadline)
+            timeout = std::min(timeout, r.deadline - p.now());
+        return {r, ch.wait_for(timeout) != 0 ? wake_reason::notification : wake_reason::timer};
+    }
+    case poll_state::backing_off:
+        std::this_thread::sleep_for(r.deadline - p.now());
+        (void)ch.try_consume();
+        return {r, wake_reason::timer};
+    }
+    return {r, wake_reason::continued};
+}
+
+} // namespace xnv::notify
