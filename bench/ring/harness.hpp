@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// What every ring benchmark shares: the two-thread placement (pinning and how it is
+// recorded), cache-line aligned shared memory, and the spin hint used by every peer alike.
+
+#include <xnv/ring/wait.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <new>
+#include <span>
+#include <string>
+
+#include <pthread.h>
+#include <sched.h>
+
+namespace xnv_bench {
+
+/// The CPUs the two sides run on: the benchmark's own thread (front end, producer) and the
+/// thread it starts (back end, consumer). Every benchmark in the binary uses the same pair.
+inline constexpr int front_cpu = 0;
+inline constexpr int back_cpu = 1;
+
+inline constexpr std::size_t cache_line = 64;
+
+/// Pin the calling thread to one CPU; false when the CPU is not available to this process.
+inline bool pin_self(int cpu) noexcept
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0 && sched_getcpu() == cpu;
+}
+
+/// What a waiting side does between two failed attempts, identical for every implementation
+/// so that none is favoured: one CPU pause.
+inline void spin_hint() noexcept { xnv::cpu_relax(); }
+
+/// Zero-filled memory aligned to a page, for the shared rings (a page is what a Xen front end
+/// grants; it also keeps every cache line of the ring private to the ring).
+class aligned_buffer {
+public:
+    explicit aligned_buffer(std::size_t bytes) : bytes_(round_up(bytes))
+    {
+        data_ = static_cast<std::byte*>(std::aligned_alloc(4096, bytes_));
+        if (data_ == nullptr)
+            throw std::bad_alloc();
+        for (std::size_t i = 0; i < bytes_; ++i)
+            data_[i] = std::byte{0};
+    }
+    aligned_buffer(const aligned_buffer&) = delete;
+    aligned_buffer& operator=(const aligned_buffer&) = delete;
+    ~aligned_buffer() { std::free(data_); }
+
+    [[nodiscard]] std::byte* data() const noexcept { return data_; }
+    /// The first `bytes` bytes (what the caller asked for, not the rounded allocation).
+    [[nodiscard]] std::span<std::byte> first(std::size_t bytes) const noexcept { return {data_, bytes}; }
+
+private:
+    static std::size_t round_up(std::size_t b) noexcept { return (b + 4095) / 4096 * 4096; }
+    std::size_t bytes_;
+    std::byte* data_ = nullptr;
+};
+
+/// One sysfs value of a CPU's topology, or "?" when the file cannot be read.
+inline std::string cpu_topology(int cpu, const char* leaf)
+{
+    std::ifstream in("/sys/devices/system/cpu/cpu" + std::to_string(cpu) + "/" + leaf);
+    std::string v;
+    if (!std::getline(in, v))
+        return "?";
+    return v;
+}
+
+/// Record the placement in the benchmark context (printed on the console and stored in the
+/// JSON): which side runs where and whether the two CPUs share a core or a last-level cache.
+inline void record_placement_context()
+{
+    benchmark::AddCustomContext("ring_front_cpu", std::to_string(front_cpu));
+    benchmark::AddCustomContext("ring_back_cpu", std::to_string(back_cpu));
+    for (int cpu : {front_cpu, back_cpu}) {
+        const std::string key = "ring_cpu" + std::to_string(cpu);
+        benchmark::AddCustomContext(key + "_core_id", cpu_topology(cpu, "topology/core_id"));
+        benchmark::AddCustomContext(key + "_package_id", cpu_topology(cpu, "topology/physical_package_id"));
+        benchmark::AddCustomContext(key + "_smt_siblings", cpu_topology(cpu, "topology/thread_siblings_list"));
+        benchmark::AddCustomContext(key + "_l3_shared_with", cpu_topology(cpu, "cache/index3/shared_cpu_list"));
+    }
+}
+
+/// Record where the two sides actually ran (each side reads `sched_getcpu()` after pinning).
+inline void record_placement_counters(benchmark::State& state, int front, int back)
+{
+    state.counters["front_cpu"] = benchmark::Counter(front);
+    state.counters["back_cpu"] = benchmark::Counter(back);
+}
+
+} // namespace xnv_bench
