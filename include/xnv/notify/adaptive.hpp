@@ -66,6 +66,11 @@ struct adaptive_config {
     std::uint32_t dead_band_percent = 10;
     /// Steps before resting; `net_dim` uses twice the number of profiles (10 for 5).
     std::uint32_t max_steps = 10;
+    /// Lone-item rule: a sample in which notifications announced fewer than this many items
+    /// on average, taken on a profile other than the first, sends the controller back to the
+    /// first profile, parked (coalescing that batches nothing only adds latency). 0 turns the
+    /// rule off, leaving `net_dim`'s behaviour.
+    std::uint32_t min_batch = 2;
 };
 
 /// A DIM-style adaptive policy. Every notification it sends is an *event*. Every
@@ -76,6 +81,12 @@ struct adaptive_config {
 /// turn when it does not, park on top when it has gone back and forth around a best profile
 /// (or hit an edge), and rest for `max_steps` samples after `max_steps` steps without parking.
 /// A parked controller leaves its place when a sample differs from the one it parked on.
+///
+/// `net_dim` cannot see latency: when every notification announces a single item (a trickle),
+/// all profiles rate the same, so it wanders among whichever profiles it was near, and after a
+/// load drop it stays on a high one, holding every lone item back by that profile's `usecs`.
+/// The lone-item rule (`min_batch`) closes that gap: such a sample on any profile but the
+/// first returns the controller to the first profile and parks it there.
 ///
 /// Differences from `net_dim`: the clock is injected (the simulator drives it); rates use
 /// 64-bit arithmetic; with no byte counts (producer passes 0) the comparison starts at items
@@ -93,7 +104,7 @@ public:
     /// `max_steps == 0`.
     explicit adaptive(config c = {})
         : count_(c.profiles.size()), ix_(c.start_profile), sample_events_(c.sample_events),
-          dead_band_(c.dead_band_percent), max_steps_(c.max_steps), gate_(1, nanos::zero())
+          dead_band_(c.dead_band_percent), max_steps_(c.max_steps), min_batch_(c.min_batch), gate_(1, nanos::zero())
     {
         const std::string who = "xnv: adaptive";
         if (c.profiles.empty() || c.profiles.size() > max_profiles)
@@ -181,7 +192,9 @@ private:
         const stats s{per_ms(cur.bytes - start_.bytes), per_ms(cur.items - start_.items),
                       per_ms(cur.events - start_.events)};
         ++samples_;
-        if (decide(s)) {
+        const bool lone = min_batch_ != 0 && ix_ != 0 &&
+                          cur.items - start_.items < std::uint64_t{min_batch_} * (cur.events - start_.events);
+        if (lone ? back_to_first(s) : decide(s)) {
             ++changes_;
             apply_profile();
             measuring_ = false; // the next event starts a sample under the new profile
@@ -307,6 +320,15 @@ private:
         return ix_ != ix_before;
     }
 
+    // The lone-item rule: nothing was batched, so the first profile is the best one.
+    bool back_to_first(const stats& cur) noexcept
+    {
+        ix_ = 0;
+        park_on_top();
+        prev_ = cur;
+        return true;
+    }
+
     void apply_profile() noexcept { gate_.retune(profiles_[ix_].frames, profiles_[ix_].usecs); }
 
     std::array<dim_profile, max_profiles> profiles_{};
@@ -315,6 +337,7 @@ private:
     std::uint32_t sample_events_;
     std::uint32_t dead_band_;
     std::uint32_t max_steps_;
+    std::uint32_t min_batch_;
     detail::holdoff_gate gate_;
 
     dim_tune tune_ = dim_tune::parked_on_top;
