@@ -52,6 +52,7 @@ struct poll_result {
     poll_state state = poll_state::armed;
     nanos deadline = no_deadline; ///< for `armed` and `backing_off`, on the poller's clock
     ring_error error = ring_error::none;
+    wake_reason reason = wake_reason::continued; ///< why this poll ran (as passed to `poll`)
 };
 
 /// Settings of `napi_poller`.
@@ -117,24 +118,24 @@ public:
         if (why == wake_reason::notification)
             counters_->add_wakeup();
         if (err != ring_error::none)
-            return {done, poll_state::peer_error, no_deadline, err};
+            return {done, poll_state::peer_error, no_deadline, err, why};
         if (done != 0) {
             backoff_.on_work();
         } else if (why == wake_reason::notification) {
             counters_->add_spurious();
             const nanos delay = backoff_.on_spurious();
             if (delay > nanos::zero())
-                return {0, poll_state::backing_off, now + delay, ring_error::none};
+                return {0, poll_state::backing_off, now + delay, ring_error::none, why};
         }
         if (done == budget_)
-            return {done, poll_state::keep_polling, no_deadline, ring_error::none};
+            return {done, poll_state::keep_polling, no_deadline, ring_error::none, why};
         const rearm r = policy_.on_consumer_idle(outstanding(), now);
         const ring_count c = ring_->final_check(std::clamp(r.ahead, std::uint32_t{1}, ring_->size()));
         if (!c.ok())
-            return {done, poll_state::peer_error, no_deadline, c.error};
+            return {done, poll_state::peer_error, no_deadline, c.error, why};
         if (c.count != 0)
-            return {done, poll_state::keep_polling, no_deadline, ring_error::none};
-        return {done, poll_state::armed, r.deadline, ring_error::none};
+            return {done, poll_state::keep_polling, no_deadline, ring_error::none, why};
+        return {done, poll_state::armed, r.deadline, ring_error::none, why};
     }
 
     [[nodiscard]] nanos now() const noexcept { return clock_.now(); }
@@ -165,37 +166,37 @@ private:
     Clock clock_;
 };
 
-/// What `poll_and_wait` did: the poll's result and the reason for the next poll.
-struct step_result {
-    poll_result poll;
-    wake_reason next = wake_reason::continued;
-};
-
-/// One step of a consumer thread on real time: poll; then, as the poll says, return at once
-/// (`keep_polling`, `peer_error`), wait on `ch` until a notification, the poll's deadline or
-/// `max_wait` (`armed`), or sleep out the back-off ignoring `ch` and drop what it
-/// accumulated (`backing_off`). Loop: `auto why = wake_reason::continued; for (;;) why =
-/// poll_and_wait(p, ch, why, handle).next;`. For a poller on a clock that moves by itself
-/// (`steady_clock_source`); a simulator calls `poll` directly instead.
+/// One step of a consumer thread on real time: act on the previous poll's result `last`, then
+/// poll again and return the new result. `keep_polling` (and `peer_error`, which the caller
+/// should have acted on): poll at once. `armed`: wait on `ch` until a notification,
+/// `last.deadline` or `max_wait`, whichever comes first. `backing_off`: sleep until
+/// `last.deadline` without listening, drop what `ch` accumulated meanwhile, then poll (a
+/// `timer` poll). The loop of a consumer thread:
+///
+///     poll_result r{.state = poll_state::keep_polling};
+///     while (running) {
+///         r = wait_and_poll(poller, ch, r, handle);
+///         if (r.state == poll_state::peer_error) { disconnect(r.error); break; }
+///     }
+///
+/// For a poller on a clock that moves by itself (`steady_clock_source`); a simulator calls
+/// `poll` directly instead.
 template <class Poller, channel Channel, class Handler>
-step_result poll_and_wait(Poller& p, Channel& ch, wake_reason why, Handler&& handle, nanos max_wait = no_deadline)
+poll_result wait_and_poll(Poller& p, Channel& ch, const poll_result& last, Handler&& handle,
+                          nanos max_wait = no_deadline)
 {
-    const poll_result r = p.poll(why, std::forward<Handler>(handle));
-    switch (r.state) {
-    case poll_state::keep_polling:
-    case poll_state::peer_error: return {r, wake_reason::continued};
-    case poll_state::armed: {
+    wake_reason why = wake_reason::continued;
+    if (last.state == poll_state::armed) {
         nanos timeout = max_wait;
-        if (r.deadline != no_deadline)
-            timeout = std::min(timeout, r.deadline - p.now());
-        return {r, ch.wait_for(timeout) != 0 ? wake_reason::notification : wake_reason::timer};
-    }
-    case poll_state::backing_off:
-        std::this_thread::sleep_for(r.deadline - p.now());
+        if (last.deadline != no_deadline)
+            timeout = std::min(timeout, last.deadline - p.now());
+        why = ch.wait_for(timeout) != 0 ? wake_reason::notification : wake_reason::timer;
+    } else if (last.state == poll_state::backing_off) {
+        std::this_thread::sleep_for(last.deadline - p.now());
         (void)ch.try_consume();
-        return {r, wake_reason::timer};
+        why = wake_reason::timer;
     }
-    return {r, wake_reason::continued};
+    return p.poll(why, std::forward<Handler>(handle));
 }
 
 } // namespace xnv::notify
