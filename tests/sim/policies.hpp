@@ -1,142 +1,93 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-// Small policies written for the simulator's own tests: they show how little a policy needs to
-// be driven by xnv::sim, and each has an outcome simple enough to work out by hand.
+// A dispatch policy written for the simulator's own tests: fixed placement, and one scripted
+// remapping at a chosen sample. Outcomes under it are simple enough to work out by hand.
 
 #include <xnv/clock.hpp>
-#include <xnv/sim/simulator.hpp>
+#include <xnv/notify/channel.hpp>
+#include <xnv/notify/policy.hpp>
+#include <xnv/sched/dispatch.hpp>
 
 #include <cstdint>
 #include <optional>
-#include <span>
+#include <string_view>
 #include <vector>
 
 namespace xnv::sim::testing {
 
-/// Maps every source to a fixed CPU (from a table, else source % cpus) and can be told to
-/// remap at a given sample.
+/// What `fixed_map` saw (the policy is copied into the simulator; this stays with the test).
+struct fixed_map_log {
+    std::uint32_t workers = 0;
+    std::uint64_t samples = 0;
+    std::vector<nanos> sample_times;
+    std::vector<source_sample> last; // the most recent sample, per source
+    nanos last_elapsed{0};
+};
+
+/// Places source i on `table[i]` (or i % workers past the table); at sample number `remap_at`
+/// (1-based) moves every source to `remap_to`.
 class fixed_map {
 public:
-    explicit fixed_map(std::uint32_t cpus, std::vector<std::uint32_t> table = {}) : cpus_(cpus), map_(std::move(table)) {}
-    void connect(std::uint32_t s)
-    {
-        if (map_.size() <= s)
-            map_.resize(s + 1, s % cpus_);
-        connected.push_back(s);
-    }
-    void sample(std::span<const source_load> loads)
-    {
-        ++samples;
-        last_loads.assign(loads.begin(), loads.end());
-        if (remap_at && samples == *remap_at)
-            map_ = remap_to;
-    }
-    [[nodiscard]] std::uint32_t worker_of(std::uint32_t s) const { return map_.at(s); }
+    static constexpr std::string_view name = "fixed_map";
 
-    std::uint64_t samples = 0;
-    std::vector<std::uint32_t> connected;
-    std::vector<source_load> last_loads;
+    explicit fixed_map(std::vector<worker_id> table = {}, nanos interval = nanos::zero(),
+                       fixed_map_log* log = nullptr)
+        : table_(std::move(table)), interval_(interval), log_(log)
+    {
+    }
+
     std::optional<std::uint64_t> remap_at;
-    std::vector<std::uint32_t> remap_to;
+    std::vector<worker_id> remap_to;
+
+    void bind(std::uint32_t workers)
+    {
+        workers_ = workers;
+        if (log_)
+            log_->workers = workers;
+    }
+    [[nodiscard]] worker_id place(const dispatch_view& v) const
+    {
+        const auto id = v.sources().size();
+        return id < table_.size() ? table_[id] : static_cast<worker_id>(id % workers_);
+    }
+    void on_sample(const dispatch_view& v, dispatch_plan& plan)
+    {
+        ++samples_;
+        if (log_) {
+            log_->samples = samples_;
+            log_->sample_times.push_back(v.now());
+            log_->last.clear();
+            for (const auto& s : v.sources())
+                log_->last.push_back(s.last);
+            log_->last_elapsed = v.elapsed();
+        }
+        if (remap_at && samples_ == *remap_at)
+            for (source_id s = 0; s < remap_to.size(); ++s)
+                plan.move(s, remap_to[s]);
+    }
+    [[nodiscard]] std::uint32_t active_workers() const noexcept { return workers_; }
+    [[nodiscard]] nanos sample_interval() const noexcept { return interval_; }
 
 private:
-    std::uint32_t cpus_;
-    std::vector<std::uint32_t> map_;
+    std::vector<worker_id> table_;
+    nanos interval_;
+    fixed_map_log* log_;
+    std::uint32_t workers_ = 1;
+    std::uint64_t samples_ = 0;
 };
 
-/// Xen's event-index rule reduced to its effect: notify on a publication only if the consumer
-/// re-armed since the last notification.
-class notify_when_armed {
-public:
-    bool on_publish(std::uint32_t) noexcept
-    {
-        const bool n = armed_;
-        armed_ = false;
-        return n;
-    }
-    void on_consumer_idle() noexcept { armed_ = true; }
-    [[nodiscard]] std::optional<nanos> deadline() const noexcept { return std::nullopt; }
-    bool on_deadline() noexcept { return false; }
+static_assert(dispatch_policy<fixed_map>);
 
-private:
-    bool armed_ = true;
+/// A coalescer that never notifies and sets no timer: work it is given is stranded.
+struct never_notify {
+    static constexpr std::string_view name = "never";
+    [[nodiscard]] bool on_publish(const notify::publication&, nanos) noexcept { return false; }
+    [[nodiscard]] nanos next_deadline() const noexcept { return notify::no_deadline; }
+    [[nodiscard]] bool on_timer(nanos) noexcept { return false; }
+    [[nodiscard]] notify::rearm on_consumer_idle(std::uint32_t, nanos) noexcept { return {}; }
 };
 
-/// Notifies on every publication.
-struct notify_always {
-    bool on_publish(std::uint32_t) noexcept { return true; }
-    void on_consumer_idle() noexcept {}
-    [[nodiscard]] std::optional<nanos> deadline() const noexcept { return std::nullopt; }
-    bool on_deadline() noexcept { return false; }
-};
-
-/// Never notifies on a publication; a timer `delay` after the first unnotified publication
-/// notifies instead (the lone-packet timeout of a coalescer, on its own).
-class notify_by_timer {
-public:
-    notify_by_timer(clock_ref<virtual_clock> clock, nanos delay) : clock_(clock), delay_(delay) {}
-    bool on_publish(std::uint32_t) noexcept
-    {
-        if (!due_)
-            due_ = clock_.now() + delay_;
-        return false;
-    }
-    void on_consumer_idle() noexcept {}
-    [[nodiscard]] std::optional<nanos> deadline() const noexcept { return due_; }
-    bool on_deadline() noexcept
-    {
-        due_.reset();
-        return true;
-    }
-
-private:
-    clock_ref<virtual_clock> clock_;
-    nanos delay_;
-    std::optional<nanos> due_;
-};
-
-/// A delayed re-arm in miniature: once armed, notify when `batch` packets have been published,
-/// or `timeout` after the first of them, whichever comes first.
-class batch_or_timeout {
-public:
-    batch_or_timeout(clock_ref<virtual_clock> clock, std::uint32_t batch, nanos timeout)
-        : clock_(clock), batch_(batch), timeout_(timeout)
-    {
-    }
-    bool on_publish(std::uint32_t packets) noexcept
-    {
-        if (!armed_)
-            return false;
-        seen_ += packets;
-        if (seen_ >= batch_)
-            return fire();
-        if (!due_)
-            due_ = clock_.now() + timeout_;
-        return false;
-    }
-    void on_consumer_idle() noexcept
-    {
-        armed_ = true;
-        seen_ = 0;
-        due_.reset();
-    }
-    [[nodiscard]] std::optional<nanos> deadline() const noexcept { return due_; }
-    bool on_deadline() noexcept { return armed_ && seen_ > 0 ? fire() : false; }
-
-private:
-    bool fire() noexcept
-    {
-        armed_ = false;
-        due_.reset();
-        return true;
-    }
-    clock_ref<virtual_clock> clock_;
-    std::uint32_t batch_;
-    nanos timeout_;
-    bool armed_ = true;
-    std::uint32_t seen_ = 0;
-    std::optional<nanos> due_;
-};
+static_assert(notify::coalescing_policy<never_notify>);
 
 } // namespace xnv::sim::testing

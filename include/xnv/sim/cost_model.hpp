@@ -29,7 +29,7 @@ struct cost_model {
     /// Fixed cost of each packet (headers, grant operations, bookkeeping).
     nanos per_packet{1000};
     /// Cost of each byte, in picoseconds (the copy).
-    std::uint64_t per_byte_ps = 2700;
+    std::uint64_t per_byte_ps = 2800;
     /// Cost of handling one delivered notification (the upcall and the tasklet schedule).
     nanos per_notification{2000};
     /// Fixed cost of one tasklet run (entering, budget accounting, re-arming).

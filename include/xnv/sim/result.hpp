@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <xnv/clock.hpp>
+#include <xnv/sched/dispatch.hpp>
 
 namespace xnv::sim {
 
@@ -50,6 +51,8 @@ struct cpu_result {
     std::uint64_t runs = 0;                ///< tasklet runs
     std::uint64_t packets = 0;             ///< packets processed
     std::uint64_t notifications = 0;       ///< notifications (upcalls) handled
+    std::uint64_t timer_polls = 0;         ///< wake-ups by a coalescer's consumer deadline
+    std::uint64_t empty_runs = 0;          ///< tasklet runs that found nothing to do
     std::uint64_t wakeups = 0;             ///< idle -> busy transitions
     std::uint64_t source_switches = 0;     ///< runs for a different source than the previous run
     std::uint64_t migrations = 0;          ///< runs of a source that last ran on another CPU
@@ -73,17 +76,26 @@ struct source_result {
     friend bool operator==(const source_result&, const source_result&) = default;
 };
 
-/// A move the dispatcher asked for, and when it took effect under the drain rule.
+/// A move the dispatcher decided, and when it took effect under its drain rule.
 struct move_record {
     std::uint32_t source = 0;
     std::uint32_t from = 0;
     std::uint32_t to = 0;
-    nanos decided{0};   ///< the sample that produced the new mapping
-    nanos effective{0}; ///< when the old CPU had drained what was queued before `decided`
-    /// Items of the source accepted before `decided` (numbered from 0 over the run): the old
-    /// CPU processed every one of them, the new CPU none.
-    std::uint64_t drain_mark = 0;
+    nanos decided{0};   ///< the sample that changed the source's target
+    nanos effective{0}; ///< when the old CPU held nothing more for the source
     friend constexpr bool operator==(const move_record&, const move_record&) = default;
+};
+
+/// A decision of the dispatcher (`xnv::dispatch_decision`, comparable with `==`).
+struct decision_record {
+    nanos at{0};
+    decision_reason reason = decision_reason::rebalance;
+    std::uint32_t active_before = 0;
+    std::uint32_t active_after = 0;
+    double load = 0.0; ///< the policy's total load figure when it decided
+    std::vector<worker_id> before;
+    std::vector<worker_id> after;
+    friend bool operator==(const decision_record&, const decision_record&) = default;
 };
 
 /// One tasklet run, as a `run_observer` sees it: `source`'s items `first_item` ..
@@ -100,7 +112,7 @@ struct run_record {
 };
 
 /// The outcome of one run. Counters cover the measured window [warmup, duration]; `moves_log`
-/// covers the whole run.
+/// and `decisions` cover the whole run.
 struct sim_result {
     nanos warmup{0};
     nanos duration{0};
@@ -108,6 +120,7 @@ struct sim_result {
     std::vector<source_result> sources;
     latency_summary latency; ///< over every source's packets together
     std::vector<move_record> moves_log;
+    std::vector<decision_record> decisions;
     std::uint64_t events = 0; ///< discrete events processed
 
     [[nodiscard]] nanos window() const noexcept { return duration - warmup; }

@@ -3,33 +3,40 @@
 
 /// @file
 /// The deterministic discrete-event simulator: M CPUs, each running the tasklets of the
-/// sources a dispatch policy maps to it, fed by synthetic or recorded traffic, with a
-/// notification coalescer per source deciding when the CPU is told there is work.
+/// sources a dispatch policy (`xnv::dispatch_policy`) maps to it, fed by synthetic or recorded
+/// traffic, with a notification coalescer (`xnv::notify::coalescing_policy`) per source
+/// deciding when the CPU is told there is work.
 ///
 /// The model, event by event (docs/sim.md has the long form):
 ///
 /// - *Arrival* at source s: if s's ring (`ring_slots` packets) has no room the arrival is
-///   dropped; otherwise it is queued and the coalescer is told of the publication. If it asks
-///   for a notification, s's event channel is made pending on s's CPU (a notification while one
-///   is already pending merges with it, as an event channel's pending bit does).
-/// - A CPU handles pending notifications first (each costs `per_notification`); handling one
-///   schedules s's tasklet on s's CPU unless it is already scheduled or running (then it was
-///   spurious). Scheduled tasklets run in FIFO order.
+///   dropped; otherwise it is published, with the ring's hold-off verdict (did the producer
+///   index cross the event index the consumer set?), to the coalescer, which says whether to
+///   notify. A notification makes s's event channel pending on the CPU the dispatcher routes s
+///   to; one that arrives while one is pending merges with it (an event channel's pending bit).
+/// - A CPU handles pending notifications first, each costing `per_notification`; handling one
+///   schedules s's tasklet on s's route unless it is already scheduled or running (then the
+///   notification was spurious). Scheduled tasklets run in FIFO order.
 /// - A *tasklet run* takes the items queued on s when it starts, up to `budget` packets
 ///   (items are whole: the last one may overshoot), and costs what `cost_model` says. Each
-///   item completes at the point of the run where its own cost has been paid. If items remain
-///   after the run, the tasklet is queued again behind the others (it stays in polling mode,
-///   as NAPI does); otherwise the consumer goes idle and the coalescer re-arms.
-/// - Every `sample_interval` the dispatcher gets per-source load samples for the last
-///   interval, and its mapping is read back. A source whose mapping changed moves under the
-///   *drain rule*: at once if nothing is queued or pending for it; otherwise its old CPU keeps
-///   serving it until every item queued before the decision is processed, and the move takes
-///   effect at the end of that run. A source never runs on two CPUs at once.
-/// - Coalescer deadlines are timer events; a deadline that fires may notify.
+///   item completes at the point of the run where its own cost has been paid. If items remain,
+///   the tasklet is queued again behind the others (NAPI's polling mode: the event index is
+///   not re-armed, so the producer does not notify); otherwise the consumer asks the coalescer
+///   how far ahead to re-arm, sets the event index, and sleeps until a notification or the
+///   deadline the coalescer gave (a timer poll, which costs like a notification).
+/// - The coalescer's producer-side deadline is a timer event; when it fires it may notify.
+/// - The dispatcher (`xnv::balanced_dispatcher` over the policy, on the simulator's virtual
+///   clock) gets each source's handled packets, bytes and CPU time at the policy's sample
+///   interval. A pending notification and a scheduled or running tasklet are the work a CPU has
+///   queued for a source: the simulator `enqueue`s each and `complete`s it when done, so a move
+///   takes effect, under the dispatcher's drain rule, once the old CPU holds nothing for the
+///   source. A source never runs on two CPUs at once and its packets are handled in order.
 ///
 /// Determinism: events are ordered by (time, order of scheduling), every cost and time is an
 /// integer, and random draws come from `xnv::sim::rng`; the same scenario and policies give the
-/// same `sim_result`, bit for bit, on every platform.
+/// same `sim_result`, bit for bit. (The policies' own arithmetic is theirs: the provided ones
+/// use IEEE double operations, which are exact and portable as long as the compiler does not
+/// contract them into fused multiply-adds.)
 
 #include <chrono>
 #include <concepts>
@@ -43,6 +50,10 @@
 #include <vector>
 
 #include <xnv/clock.hpp>
+#include <xnv/notify/channel.hpp>
+#include <xnv/notify/policy.hpp>
+#include <xnv/sched/dispatch.hpp>
+#include <xnv/sched/dispatcher.hpp>
 #include <xnv/sim/cost_model.hpp>
 #include <xnv/sim/event_queue.hpp>
 #include <xnv/sim/result.hpp>
@@ -50,43 +61,6 @@
 #include <xnv/sim/traffic.hpp>
 
 namespace xnv::sim {
-
-/// What a source did in the last sample interval, as a dispatcher sees it.
-struct source_load {
-    std::uint32_t source = 0;
-    std::uint64_t packets = 0; ///< packets that arrived (accepted or dropped)
-    std::uint64_t bytes = 0;   ///< bytes that arrived
-    nanos busy{0};             ///< CPU time spent on it (notifications and runs)
-    friend constexpr bool operator==(const source_load&, const source_load&) = default;
-};
-
-/// A dispatch policy as the simulator drives it. Time comes from the clock the policy was
-/// given (make it `xnv::clock_ref` to `simulator::clock()`).
-///
-/// - `connect(source)` once per source, at time zero, in source order;
-/// - `sample(loads)` every sample interval, with one entry per source;
-/// - `worker_of(source)` the CPU the policy maps the source to now.
-template <class D>
-concept dispatcher = requires(D& d, const D& cd, std::uint32_t source, std::span<const source_load> loads) {
-    d.connect(source);
-    d.sample(loads);
-    { cd.worker_of(source) } -> std::convertible_to<std::uint32_t>;
-};
-
-/// A per-source notification coalescer as the simulator drives it (time from its clock):
-///
-/// - `on_publish(packets)`: the producer published an item of `packets` packets; true asks for
-///   a notification;
-/// - `on_consumer_idle()`: the consumer drained the ring and re-arms;
-/// - `deadline()`: when the coalescer wants `on_deadline` called, if at all;
-/// - `on_deadline()`: the deadline passed; true asks for a notification.
-template <class C>
-concept coalescer = requires(C& c, const C& cc, std::uint32_t packets) {
-    { c.on_publish(packets) } -> std::same_as<bool>;
-    c.on_consumer_idle();
-    { cc.deadline() } -> std::same_as<std::optional<nanos>>;
-    { c.on_deadline() } -> std::same_as<bool>;
-};
 
 /// Sees every tasklet run as it ends (for tests and traces of a policy's effect).
 template <class O>
@@ -96,6 +70,25 @@ concept run_observer = requires(O& o, const run_record& r) { o.on_run(r); };
 struct no_observer {
     void on_run(const run_record&) noexcept {}
 };
+
+/// How the simulator gets one coalescer per source: a policy to copy, or a factory called
+/// with the source number.
+template <class F>
+concept coalescer_source =
+    notify::coalescing_policy<std::remove_cvref_t<F>> ||
+    (std::invocable<F&, std::uint32_t> && notify::coalescing_policy<std::invoke_result_t<F&, std::uint32_t>>);
+
+namespace detail {
+template <class F>
+struct coalescer_of {
+    using type = std::invoke_result_t<F&, std::uint32_t>;
+};
+template <class F>
+    requires notify::coalescing_policy<std::remove_cvref_t<F>>
+struct coalescer_of<F> {
+    using type = std::remove_cvref_t<F>;
+};
+} // namespace detail
 
 /// Everything a run depends on besides the policies.
 struct scenario {
@@ -113,8 +106,6 @@ struct scenario {
     std::uint32_t ring_slots = 256;
     /// Packets per tasklet run (NAPI's per-instance weight).
     std::uint32_t budget = 64;
-    /// How often the dispatcher is fed load samples.
-    nanos sample_interval{std::chrono::milliseconds(1)};
 };
 
 /// Throws `std::invalid_argument` naming the first bad parameter.
@@ -135,8 +126,6 @@ inline void validate(const scenario& sc)
         bad("ring_slots must be at least 1");
     if (sc.budget == 0)
         bad("budget must be at least 1");
-    if (sc.sample_interval <= nanos::zero())
-        bad("sample_interval must be positive");
     if (sc.sources.empty() && sc.recorded.sources() == 0)
         bad("no traffic sources (give synthetic sources, a trace, or both)");
     if (sc.sources.size() + sc.recorded.sources() > trace::max_sources)
@@ -154,7 +143,7 @@ namespace detail {
 // number of sources is enough and it never allocates after construction.
 class source_fifo {
 public:
-    explicit source_fifo(std::size_t capacity) : slots_(capacity) {}
+    explicit source_fifo(std::size_t capacity = 0) : slots_(capacity) {}
     [[nodiscard]] bool empty() const noexcept { return count_ == 0; }
     void push(std::uint32_t s) noexcept
     {
@@ -183,12 +172,15 @@ private:
     return static_cast<std::uint64_t>(d.count()) * 1000;
 }
 
-template <dispatcher D, coalescer C, run_observer O>
+template <dispatch_policy P, notify::coalescing_policy C, run_observer O>
 class engine {
 public:
+    using dispatcher_type = balanced_dispatcher<P, clock_ref<virtual_clock>>;
+
     template <class MakeCoalescer>
-    engine(const scenario& sc, virtual_clock& clock, D& dispatch, MakeCoalescer& make, O& observer)
-        : sc_(sc), clock_(clock), dispatch_(dispatch), observer_(observer), cpus_(sc.cpus)
+    engine(const scenario& sc, virtual_clock& clock, P policy, MakeCoalescer& make, O& observer)
+        : sc_(sc), clock_(clock), dispatch_(sc.cpus, std::move(policy), clock_ref<virtual_clock>(clock)),
+          observer_(observer), cpus_(sc.cpus)
     {
         const auto synthetic = static_cast<std::uint32_t>(sc.sources.size());
         const std::uint32_t n = synthetic + sc.recorded.sources();
@@ -203,29 +195,30 @@ public:
             } else {
                 st.result.name = "trace-" + std::to_string(s - synthetic);
             }
-            coalescers_.push_back(make(s));
+            if constexpr (notify::coalescing_policy<std::remove_cvref_t<MakeCoalescer>>)
+                coalescers_.push_back(make);
+            else
+                coalescers_.push_back(make(s));
         }
-        for (auto& c : cpus_)
-            c.init(n, sc.budget);
-        loads_.resize(n);
+        for (auto& c : cpus_) {
+            c.notifications = source_fifo(n);
+            c.run_queue = source_fifo(n);
+            c.completions.resize(sc.budget);
+        }
+        samples_.resize(n);
     }
 
     sim_result run()
     {
         const auto n = static_cast<std::uint32_t>(sources_.size());
         for (std::uint32_t s = 0; s < n; ++s)
-            dispatch_.connect(s);
-        for (std::uint32_t s = 0; s < n; ++s) {
-            sources_[s].cpu = checked_worker(s);
-            sources_[s].result.final_cpu = sources_[s].cpu;
-        }
+            if (dispatch_.connect() != s)
+                throw std::logic_error("xnv::sim: the dispatcher numbered sources out of order");
         for (std::uint32_t s = 0; s < n; ++s)
             schedule_next_arrival(s);
         if (!sc_.recorded.empty())
             events_.push(sc_.recorded.arrivals().front().time, event{kind::trace_arrival, 0, 0});
-        events_.push(sc_.sample_interval, event{kind::sample, 0, 0});
-        for (std::uint32_t s = 0; s < n; ++s)
-            arm_timer(s);
+        schedule_sample();
 
         std::uint64_t processed = 0;
         while (!events_.empty() && events_.top().time <= sc_.duration) {
@@ -236,7 +229,8 @@ public:
             case kind::arrival: on_arrival(e.payload.a); break;
             case kind::trace_arrival: on_trace_arrival(e.payload.b); break;
             case kind::cpu_done: on_cpu_done(e.payload.a); break;
-            case kind::timer: on_timer(e.payload.a, e.payload.b); break;
+            case kind::producer_timer: on_producer_timer(e.payload.a, e.payload.b); break;
+            case kind::consumer_timer: on_consumer_timer(e.payload.a, e.payload.b); break;
             case kind::sample: on_sample(); break;
             }
         }
@@ -245,7 +239,7 @@ public:
     }
 
 private:
-    enum class kind : std::uint8_t { arrival, trace_arrival, cpu_done, timer, sample };
+    enum class kind : std::uint8_t { arrival, trace_arrival, cpu_done, producer_timer, consumer_timer, sample };
     struct event {
         kind what;
         std::uint32_t a; // source or CPU
@@ -259,6 +253,7 @@ private:
     };
 
     enum class consumer : std::uint8_t { idle, scheduled, running };
+    enum class wake : std::uint8_t { none, notification, timer };
 
     struct source_state {
         explicit source_state(std::uint32_t slots) : ring(slots) {}
@@ -266,19 +261,17 @@ private:
         std::vector<item> ring;
         std::size_t head = 0, count = 0;
         std::uint32_t packets_queued = 0;
-        std::uint64_t accepted = 0, consumed = 0; // items, whole run
+        std::uint64_t consumed_items = 0;
+        // The ring's free-running 32-bit indices, in packets (slots), as in Xen's ring.h:
+        // both producer indices start at 0 and the event index at 1, so the first
+        // publication notifies.
+        std::uint32_t prod = 0, cons = 0, event = 1;
         consumer state = consumer::idle;
-        bool notification_pending = false;
-        std::uint32_t cpu = 0;
+        wake pending = wake::none; // a notification or timer poll queued on a CPU
         std::optional<std::uint32_t> last_cpu;
-        // A move waiting for the drain rule.
-        bool move_pending = false;
-        std::uint32_t target = 0;
-        std::uint64_t drain_mark = 0;
-        nanos move_decided{0};
-        // Timer for the coalescer's deadline; stale timer events carry an old generation.
-        std::uint64_t timer_generation = 0;
-        std::optional<nanos> timer_at;
+        // Timers; a stale timer event carries an old generation and is ignored.
+        std::uint64_t producer_generation = 0, consumer_generation = 0;
+        nanos producer_deadline = notify::no_deadline;
         std::optional<synthetic_source> gen;
         arrival next; // the generator's next arrival, scheduled as an event
         std::vector<nanos> latencies;
@@ -286,16 +279,10 @@ private:
     };
 
     struct cpu_state {
-        void init(std::uint32_t sources, std::uint32_t budget)
-        {
-            notifications = source_fifo(sources);
-            run_queue = source_fifo(sources);
-            completions.resize(budget);
-        }
-        source_fifo notifications{0};
-        source_fifo run_queue{0};
+        source_fifo notifications;
+        source_fifo run_queue;
         bool busy = false;
-        bool idle = true; // nothing to do since the last activity ended (a wake-up is due)
+        bool idle = true; // nothing to do since the last activity ended: a wake-up is due
         bool doing_run = false;
         std::uint32_t source = 0;
         std::size_t batch_items = 0;
@@ -308,22 +295,28 @@ private:
     [[nodiscard]] nanos now() const noexcept { return clock_.now(); }
     [[nodiscard]] bool measured(nanos t) const noexcept { return t >= sc_.warmup; }
 
-    std::uint32_t checked_worker(std::uint32_t s) const
+    // Where the dispatcher routes the source's work now.
+    std::uint32_t route(std::uint32_t s) const
     {
-        const auto w = static_cast<std::uint32_t>(dispatch_.worker_of(s));
+        const worker_id w = dispatch_.route(s);
         if (w >= sc_.cpus)
-            throw std::out_of_range("xnv::sim: the dispatch policy mapped source " + std::to_string(s) +
-                                    " to worker " + std::to_string(w) + ", but there are only " +
-                                    std::to_string(sc_.cpus) + " CPUs");
+            throw std::out_of_range("xnv::sim: the dispatcher routed source " + std::to_string(s) + " to worker " +
+                                    std::to_string(w) + ", but there are only " + std::to_string(sc_.cpus) +
+                                    " CPUs");
         return w;
+    }
+
+    void schedule_sample()
+    {
+        const nanos at = dispatch_.next_sample_at();
+        if (at != nanos::max() && at <= sc_.duration)
+            events_.push(std::max(at, now()), event{kind::sample, 0, 0});
     }
 
     void schedule_next_arrival(std::uint32_t s)
     {
         auto& st = sources_[s];
-        if (!st.gen)
-            return;
-        if (st.gen->next(st.next))
+        if (st.gen && st.gen->next(st.next))
             events_.push(st.next.time, event{kind::arrival, s, 0});
     }
 
@@ -346,9 +339,6 @@ private:
     {
         auto& st = sources_[s];
         const bool m = measured(now());
-        auto& load = loads_[s];
-        load.packets += it.packets;
-        load.bytes += it.bytes;
         if (m) {
             st.result.offered_packets += it.packets;
             st.result.offered_bytes += it.bytes;
@@ -363,51 +353,72 @@ private:
         st.ring[(st.head + st.count) % st.ring.size()] = it;
         ++st.count;
         st.packets_queued += it.packets;
-        ++st.accepted;
-        if (coalescers_[s].on_publish(it.packets))
-            notify(s);
+        // Xen's hold-off test (RING_PUSH_REQUESTS_AND_CHECK_NOTIFY): the publication crossed
+        // the event index iff (new - event) < (new - old), in 32-bit modular arithmetic.
+        const std::uint32_t old = st.prod;
+        st.prod += it.packets;
+        const bool crossed = static_cast<std::uint32_t>(st.prod - st.event) < static_cast<std::uint32_t>(st.prod - old);
+        if (coalescers_[s].on_publish(notify::publication{it.packets, it.bytes, crossed}, now()))
+            notify_consumer(s);
         else if (m)
             ++st.result.notifications_suppressed;
-        arm_timer(s);
+        arm_producer_timer(s);
     }
 
-    void notify(std::uint32_t s)
+    void notify_consumer(std::uint32_t s)
     {
         auto& st = sources_[s];
         const bool m = measured(now());
         if (m)
             ++st.result.notifications_sent;
-        if (st.notification_pending) {
+        if (st.pending != wake::none) {
             if (m)
                 ++st.result.notifications_merged;
+            st.pending = wake::notification; // a timer poll that is still queued becomes this
             return;
         }
-        st.notification_pending = true;
-        cpus_[st.cpu].notifications.push(s);
-        kick(st.cpu);
+        queue_wake(s, wake::notification);
     }
 
-    void arm_timer(std::uint32_t s)
+    void queue_wake(std::uint32_t s, wake why)
     {
         auto& st = sources_[s];
-        const std::optional<nanos> want = coalescers_[s].deadline();
-        if (want == st.timer_at)
+        st.pending = why;
+        const std::uint32_t c = route(s);
+        dispatch_.enqueue(s);
+        cpus_[c].notifications.push(s);
+        kick(c);
+    }
+
+    void arm_producer_timer(std::uint32_t s)
+    {
+        auto& st = sources_[s];
+        const nanos want = coalescers_[s].next_deadline();
+        if (want == st.producer_deadline)
             return;
-        st.timer_at = want;
-        ++st.timer_generation;
-        if (want)
-            events_.push(std::max(*want, now()), event{kind::timer, s, st.timer_generation});
+        st.producer_deadline = want;
+        ++st.producer_generation;
+        if (want != notify::no_deadline && want <= sc_.duration)
+            events_.push(std::max(want, now()), event{kind::producer_timer, s, st.producer_generation});
     }
 
-    void on_timer(std::uint32_t s, std::uint64_t generation)
+    void on_producer_timer(std::uint32_t s, std::uint64_t generation)
     {
         auto& st = sources_[s];
-        if (generation != st.timer_generation)
+        if (generation != st.producer_generation)
             return; // superseded by a later deadline
-        st.timer_at.reset();
-        if (coalescers_[s].on_deadline())
-            notify(s);
-        arm_timer(s);
+        st.producer_deadline = notify::no_deadline;
+        if (coalescers_[s].on_timer(now()))
+            notify_consumer(s);
+        arm_producer_timer(s);
+    }
+
+    void on_consumer_timer(std::uint32_t s, std::uint64_t generation)
+    {
+        auto& st = sources_[s];
+        if (generation != st.consumer_generation || st.state != consumer::idle || st.pending != wake::none)
+            return; // it woke up some other way first
+        queue_wake(s, wake::timer);
     }
 
     // Starts the CPU's next activity if it is free: notifications first, then tasklets.
@@ -435,23 +446,23 @@ private:
         cpu.busy = true;
         cpu.idle = false;
         cpu.started = now();
-        const nanos end = now() + nanos(ceil_ps_to_ns(cost_ps));
+        const nanos took{ceil_ps_to_ns(cost_ps)};
+        const nanos end = now() + took;
         // Busy time inside the measured window, clipped at both ends.
         const nanos from = std::max(now(), sc_.warmup), to = std::min(end, sc_.duration);
-        const bool m = measured(now());
         if (to > from) {
             cpu.result.busy += to - from;
             if (!cpu.doing_run)
                 cpu.result.notification_busy += to - from;
         }
-        if (m && woke)
+        if (measured(now()) && woke)
             ++cpu.result.wakeups;
-        loads_[cpu.source].busy += nanos(ceil_ps_to_ns(cost_ps));
+        samples_[cpu.source].busy += took;
         events_.push(end, event{kind::cpu_done, c, 0});
     }
 
     // Works out the run of `cpu.source` starting now: which items it takes and when each one
-    // completes. Returns its cost in picoseconds (without the wake-up, added by the caller).
+    // completes. Returns its cost in picoseconds (the caller adds a wake-up).
     std::uint64_t plan_run(std::uint32_t c)
     {
         auto& cpu = cpus_[c];
@@ -470,13 +481,9 @@ private:
             if (m)
                 ++cpu.result.migrations;
         }
-        // Under the drain rule the old CPU takes only what was queued before the move decision.
-        std::uint64_t limit = st.count;
-        if (st.move_pending)
-            limit = std::min<std::uint64_t>(limit, st.drain_mark > st.consumed ? st.drain_mark - st.consumed : 0);
         std::uint32_t packets = 0;
         std::size_t n = 0;
-        while (n < limit && packets < sc_.budget) {
+        while (n < st.count && packets < sc_.budget) {
             const item& it = st.ring[(st.head + n) % st.ring.size()];
             cost += ns_to_ps(k.per_packet) * it.packets + k.per_byte_ps * it.bytes;
             cpu.completions[n] = now() + nanos(ceil_ps_to_ns(cost));
@@ -495,24 +502,64 @@ private:
         auto& st = sources_[s];
         const bool m = measured(now());
         if (!cpu.doing_run) {
-            st.notification_pending = false;
-            if (m)
-                ++cpu.result.notifications;
+            if (m) {
+                if (st.pending == wake::timer)
+                    ++cpu.result.timer_polls;
+                else
+                    ++cpu.result.notifications;
+            }
+            st.pending = wake::none;
+            // Handled: nothing of s is queued here any more, so a pending move may complete
+            // now and the tasklet is scheduled on the new route.
+            dispatch_.complete(s);
             if (st.state == consumer::idle) {
-                st.state = consumer::scheduled;
-                cpus_[st.cpu].run_queue.push(s);
-                if (st.cpu != c)
-                    kick(st.cpu);
+                ++st.consumer_generation; // the consumer is awake: its timer is moot
+                schedule_tasklet(s, c);
             } else if (m) {
                 ++st.result.notifications_spurious;
             }
             kick(c);
             return;
         }
-        // A tasklet run ended: its items are done.
+        finish_run(c, s, m);
+        dispatch_.complete(s);
+        if (st.count > 0) {
+            // Still work: stay in polling mode, behind the other scheduled tasklets.
+            schedule_tasklet(s, c);
+        } else {
+            st.state = consumer::idle;
+            const notify::rearm r = coalescers_[s].on_consumer_idle(0, now());
+            const std::uint32_t ahead = std::clamp<std::uint32_t>(r.ahead, 1, sc_.ring_slots);
+            st.event = st.cons + ahead;
+            // The ring is empty, so the final check after re-arming finds nothing: sleep.
+            ++st.consumer_generation;
+            if (r.deadline != notify::no_deadline && r.deadline <= sc_.duration)
+                events_.push(std::max(r.deadline, now()), event{kind::consumer_timer, s, st.consumer_generation});
+        }
+        kick(c);
+    }
+
+    void schedule_tasklet(std::uint32_t s, std::uint32_t from_cpu)
+    {
+        auto& st = sources_[s];
+        st.state = consumer::scheduled;
+        const std::uint32_t to = route(s);
+        dispatch_.enqueue(s);
+        cpus_[to].run_queue.push(s);
+        if (to != from_cpu)
+            kick(to);
+    }
+
+    void finish_run(std::uint32_t c, std::uint32_t s, bool m)
+    {
+        auto& cpu = cpus_[c];
+        auto& st = sources_[s];
         if (m)
             ++cpu.result.runs;
-        run_record rec{c, s, cpu.started, now(), st.consumed, static_cast<std::uint32_t>(cpu.batch_items), 0};
+        if (m && cpu.batch_items == 0)
+            ++cpu.result.empty_runs;
+        run_record rec{c, s, cpu.started, now(), st.consumed_items, static_cast<std::uint32_t>(cpu.batch_items), 0};
+        auto& sample = samples_[s];
         for (std::size_t i = 0; i < cpu.batch_items; ++i) {
             const item& it = st.ring[st.head];
             const nanos done = cpu.completions[i];
@@ -523,70 +570,29 @@ private:
                 if (measured(it.arrival))
                     st.latencies.push_back(done - it.arrival);
             }
+            sample.items += it.packets;
+            sample.bytes += it.bytes;
             rec.packets += it.packets;
             st.packets_queued -= it.packets;
+            st.cons += it.packets;
             st.head = (st.head + 1) % st.ring.size();
             --st.count;
-            ++st.consumed;
+            ++st.consumed_items;
         }
         observer_.on_run(rec);
         cpu.last_source = s;
         st.last_cpu = c;
-        if (st.move_pending && st.consumed >= st.drain_mark)
-            complete_move(s);
-        if (st.count > 0) {
-            // Still work: stay in polling mode, behind the other scheduled tasklets.
-            st.state = consumer::scheduled;
-            cpus_[st.cpu].run_queue.push(s);
-            if (st.cpu != c)
-                kick(st.cpu);
-        } else {
-            st.state = consumer::idle;
-            coalescers_[s].on_consumer_idle();
-            arm_timer(s);
-        }
-        kick(c);
-    }
-
-    void complete_move(std::uint32_t s)
-    {
-        auto& st = sources_[s];
-        moves_log_.push_back(move_record{s, st.cpu, st.target, st.move_decided, now(), st.drain_mark});
-        if (measured(now()))
-            ++st.result.moves;
-        st.cpu = st.target;
-        st.move_pending = false;
     }
 
     void on_sample()
     {
         const auto n = static_cast<std::uint32_t>(sources_.size());
         for (std::uint32_t s = 0; s < n; ++s)
-            loads_[s].source = s;
-        dispatch_.sample(std::span<const source_load>(loads_));
-        for (auto& l : loads_)
-            l = source_load{};
-        for (std::uint32_t s = 0; s < n; ++s) {
-            auto& st = sources_[s];
-            const std::uint32_t want = checked_worker(s);
-            const std::uint32_t heading = st.move_pending ? st.target : st.cpu;
-            if (want == heading)
-                continue;
-            if (want == st.cpu) { // back where it is: the pending move is withdrawn
-                st.move_pending = false;
-                continue;
-            }
-            if (!st.move_pending) {
-                st.move_decided = now();
-                st.drain_mark = st.accepted;
-            }
-            st.target = want;
-            st.move_pending = true;
-            // Nothing queued or pending for it on the old CPU: the move is immediate.
-            if (st.state == consumer::idle && !st.notification_pending)
-                complete_move(s);
-        }
-        events_.push(now() + sc_.sample_interval, event{kind::sample, 0, 0});
+            samples_[s].source = s;
+        dispatch_.sample(std::span<const source_sample>(samples_));
+        for (auto& x : samples_)
+            x = source_sample{};
+        schedule_sample();
     }
 
     sim_result finish(std::uint64_t processed)
@@ -595,9 +601,18 @@ private:
         r.warmup = sc_.warmup;
         r.duration = sc_.duration;
         r.events = processed;
+        for (const auto& mv : dispatch_.moves()) {
+            r.moves_log.push_back(move_record{mv.source, mv.from, mv.to, mv.decided_at, mv.completed_at});
+            if (measured(mv.completed_at))
+                ++sources_[mv.source].result.moves;
+        }
+        for (const auto& d : dispatch_.decisions())
+            r.decisions.push_back(
+                decision_record{d.at, d.reason, d.active_before, d.active_after, d.load, d.before, d.after});
         std::vector<nanos> all;
-        for (auto& st : sources_) {
-            st.result.final_cpu = st.cpu;
+        for (std::uint32_t s = 0; s < sources_.size(); ++s) {
+            auto& st = sources_[s];
+            st.result.final_cpu = dispatch_.route(s);
             st.result.queued_packets = st.packets_queued;
             all.insert(all.end(), st.latencies.begin(), st.latencies.end());
             st.result.latency = summarise(st.latencies);
@@ -606,55 +621,52 @@ private:
         r.latency = summarise(all);
         for (auto& c : cpus_)
             r.cpus.push_back(c.result);
-        r.moves_log = std::move(moves_log_);
         return r;
     }
 
     const scenario& sc_;
     virtual_clock& clock_;
-    D& dispatch_;
+    dispatcher_type dispatch_;
     O& observer_;
     std::vector<cpu_state> cpus_;
     std::vector<source_state> sources_;
     std::vector<C> coalescers_;
-    std::vector<source_load> loads_;
-    std::vector<move_record> moves_log_;
+    std::vector<source_sample> samples_;
     event_queue<event> events_;
 };
 
 } // namespace detail
 
-/// Runs scenarios. Owns the virtual clock the policies read: build them with
-/// `xnv::clock_ref(sim.clock())` before calling `run`.
+/// Runs scenarios.
 ///
 /// Thread safety: none; one thread runs a simulator. Each `run` starts from time zero with
-/// fresh sources, CPUs and coalescers (made by the factory); the dispatcher is the caller's and
-/// keeps whatever state it has.
+/// fresh sources, CPUs, coalescers and dispatcher; nothing carries over between runs.
 class simulator {
 public:
     /// @throws std::invalid_argument when the scenario is invalid (see `validate`).
     explicit simulator(scenario sc) : sc_(std::move(sc)) { validate(sc_); }
 
-    [[nodiscard]] const virtual_clock& clock() const noexcept { return clock_; }
     [[nodiscard]] const scenario& config() const noexcept { return sc_; }
     /// Synthetic sources first, then the trace's.
     [[nodiscard]] std::uint32_t sources() const noexcept
     {
         return static_cast<std::uint32_t>(sc_.sources.size()) + sc_.recorded.sources();
     }
+    /// The virtual clock of the run in progress (for an observer that wants the time).
+    [[nodiscard]] const virtual_clock& clock() const noexcept { return clock_; }
 
-    /// Runs the scenario with `dispatch` mapping sources to CPUs and one coalescer per source
-    /// made by `make_coalescer(source)`; `observer` sees every tasklet run.
-    /// @throws std::out_of_range when the dispatcher maps a source to a CPU that does not exist.
-    template <dispatcher D, class MakeCoalescer, run_observer O = no_observer>
-        requires std::invocable<MakeCoalescer&, std::uint32_t> &&
-                 coalescer<std::invoke_result_t<MakeCoalescer&, std::uint32_t>>
-    [[nodiscard]] sim_result run(D& dispatch, MakeCoalescer&& make_coalescer, O&& observer = O{})
+    /// Runs the scenario: `policy` (copied into a `balanced_dispatcher` with one worker per
+    /// CPU) maps sources to CPUs; `coalescers` is a coalescing policy copied for every source,
+    /// or a factory `(std::uint32_t source) -> policy`; `observer` sees every tasklet run.
+    /// @throws std::invalid_argument if the policy rejects the number of CPUs;
+    /// std::out_of_range if it places or moves a source onto a CPU that does not exist.
+    template <dispatch_policy P, coalescer_source F, run_observer O = no_observer>
+    [[nodiscard]] sim_result run(P policy, F&& coalescers, O&& observer = O{})
     {
         clock_ = virtual_clock{};
-        using C = std::invoke_result_t<MakeCoalescer&, std::uint32_t>;
+        using C = typename detail::coalescer_of<F>::type;
         using Obs = std::remove_reference_t<O>;
-        detail::engine<D, C, Obs> e(sc_, clock_, dispatch, make_coalescer, observer);
+        detail::engine<P, C, Obs> e(sc_, clock_, std::move(policy), coalescers, observer);
         return e.run();
     }
 
