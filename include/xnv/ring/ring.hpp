@@ -128,8 +128,11 @@ public:
     std::uint32_t produce(std::span<const out_type> entries) noexcept
     {
         const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(free_slots(), entries.size()));
-        for (std::uint32_t i = 0; i < n; ++i)
-            detail::store_shared<out_type, slot_bytes>(slot_ptr(out_pvt_ + i), entries[i]);
+        // At most two runs of adjacent slots (up to the end of the array, then from its start),
+        // so the copy steps a pointer instead of masking and scaling every index.
+        const std::uint32_t run = std::min(n, size_ - (out_pvt_ & mask_));
+        store_run(slot_ptr(out_pvt_), entries.data(), run);
+        store_run(slot_ptr(0), entries.data() + run, n - run);
         out_pvt_ += n;
         return n;
     }
@@ -207,14 +210,25 @@ public:
             }
         }
         const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(c.count, out.size()));
-        for (std::uint32_t i = 0; i < n; ++i)
-            detail::load_shared<in_type, slot_bytes>(out[i], slot_ptr(in_cons_ + i));
+        // Two runs of adjacent slots at most, as in produce().
+        const std::uint32_t run = std::min(n, size_ - (in_cons_ & mask_));
+        load_run(out.data(), slot_ptr(in_cons_), run);
+        load_run(out.data() + run, slot_ptr(0), n - run);
         in_cons_ += n;
         return {n, ring_error::none};
     }
 
-    /// Copy out and consume one entry, if any.
-    [[nodiscard]] ring_count try_consume(in_type& out) noexcept { return consume(std::span<in_type>(&out, 1)); }
+    /// Copy out and consume one entry, if any. Same outcome as `consume` with a one-entry span,
+    /// without the batch bookkeeping.
+    [[nodiscard]] ring_count try_consume(in_type& out) noexcept
+    {
+        const ring_count c = pending();
+        if (c.count == 0)
+            return c;
+        detail::load_shared<in_type, slot_bytes>(out, slot_ptr(in_cons_));
+        ++in_cons_;
+        return {1, ring_error::none};
+    }
 
     /// Consume up to `max` pending entries without reading them (a front end that only needs
     /// its slots back, a one-way stream).
@@ -316,6 +330,18 @@ private:
     static constexpr std::size_t out_event_off = is_front ? Layout::req_event_offset : Layout::rsp_event_offset;
     static constexpr std::size_t in_prod_off = is_front ? Layout::rsp_prod_offset : Layout::req_prod_offset;
     static constexpr std::size_t in_event_off = is_front ? Layout::rsp_event_offset : Layout::req_event_offset;
+
+    // Copy `n` entries to or from adjacent slots starting at `slots` (the run must not wrap).
+    static void store_run(std::byte* slots, const out_type* src, std::uint32_t n) noexcept
+    {
+        for (const out_type* end = src + n; src != end; ++src, slots += slot_bytes)
+            detail::store_shared<out_type, slot_bytes>(slots, *src);
+    }
+    static void load_run(in_type* dst, const std::byte* slots, std::uint32_t n) noexcept
+    {
+        for (in_type* end = dst + n; dst != end; ++dst, slots += slot_bytes)
+            detail::load_shared<in_type, slot_bytes>(*dst, slots);
+    }
 
     [[nodiscard]] std::byte* slot_ptr(std::uint32_t idx) const noexcept
     {
