@@ -20,8 +20,7 @@ constexpr std::uint16_t extra = txf::extra_info;
 
 // Publish a packet of `n` slots: first slot 100 bytes (total 100 + 10 * (n - 1)), later ones
 // 10 bytes each, ids base, base + 1, ...
-template <class Rig>
-void put_chain(Rig& rig, unsigned n, std::uint16_t base = 0)
+template <class Rig> void put_chain(Rig& rig, unsigned n, std::uint16_t base = 0)
 {
     for (unsigned i = 0; i < n; ++i) {
         const bool last = i + 1 == n;
@@ -161,7 +160,8 @@ TEST_CASE("a multicast add or delete is a control request answered like a packet
     CHECK(rsp[0].id == 9);
     CHECK(rsp[1].status == status::null);
 
-    SUBCASE("with both, the add wins as in Linux") {
+    SUBCASE("with both, the add wins as in Linux")
+    {
         extra_info del = typed_extra(extra_type::mcast_del, extra_flag_more);
         rig.put(req(1, 0, extra, 10, 0));
         rig.put(del);
@@ -175,7 +175,8 @@ TEST_CASE("a multicast add or delete is a control request answered like a packet
 
 TEST_CASE("18 slots are accepted, 19 and 20 are dropped with every slot answered, 21 is fatal")
 {
-    SUBCASE("18") {
+    SUBCASE("18")
+    {
         tx_back_rig<> rig;
         put_chain(rig, 18);
         tx_packet p;
@@ -205,7 +206,8 @@ TEST_CASE("18 slots are accepted, 19 and 20 are dropped with every slot answered
         CHECK(rig.parse(p).verdict == tx_verdict::ok);
         CHECK(p.ids[0] == 7);
     }
-    SUBCASE("21") {
+    SUBCASE("21")
+    {
         tx_back_rig<> rig;
         put_chain(rig, 21);
         tx_packet p;
@@ -245,9 +247,9 @@ TEST_CASE("the drop and fatal thresholds are configurable")
 TEST_CASE("limits out of range are refused with a clear error")
 {
     tx_back_rig<> rig;
-    for (const tx_limits& bad : {tx_limits{0, 20, 14}, tx_limits{19, 20, 14}, tx_limits{10, 9, 14},
-                                 tx_limits{18, max_fatal_slots + 1, 14}, tx_limits{18, 20, 0},
-                                 tx_limits{18, 20, page_size + 1}}) {
+    for (const tx_limits& bad :
+         {tx_limits{0, 20, 14}, tx_limits{19, 20, 14}, tx_limits{10, 9, 14}, tx_limits{18, max_fatal_slots + 1, 14},
+          tx_limits{18, 20, 0}, tx_limits{18, 20, page_size + 1}}) {
         CHECK_FALSE(valid(bad));
         CHECK_THROWS_WITH_AS(tx_backend<>(rig.ring, bad), doctest::Contains("tx_limits"), std::invalid_argument);
     }
@@ -328,19 +330,22 @@ TEST_CASE("a later slot crossing its page is fatal")
 
 TEST_CASE("a first slot crossing its page is fatal; ending exactly at the page end is fine")
 {
-    SUBCASE("crossing") {
+    SUBCASE("crossing")
+    {
         tx_back_rig<> rig;
         rig.put_all({req(1, 4000, 0, 1, 97)});
         tx_packet p;
         CHECK(rig.parse(p) == tx_parse_result{tx_verdict::fatal, tx_error::slot_crosses_page, 0});
     }
-    SUBCASE("crossing with its own share of a multi-slot packet") {
+    SUBCASE("crossing with its own share of a multi-slot packet")
+    {
         tx_back_rig<> rig;
         rig.put_all({req(1, 4000, more, 1, 197), req(2, 0, 0, 2, 100)});
         tx_packet p;
         CHECK(rig.parse(p) == tx_parse_result{tx_verdict::fatal, tx_error::slot_crosses_page, 0});
     }
-    SUBCASE("exactly at the end") {
+    SUBCASE("exactly at the end")
+    {
         tx_back_rig<> rig;
         rig.put_all({req(1, 4000, more, 1, 192), req(2, 4000, 0, 2, 96)});
         tx_packet p;
@@ -373,13 +378,15 @@ TEST_CASE("a first slot shorter than an Ethernet header is dropped")
         CHECK(rsp[0].id == 4);
         CHECK(rsp[0].status == status::error);
     }
-    SUBCASE("in a multi-slot packet whose later slots leave it 10 bytes") {
+    SUBCASE("in a multi-slot packet whose later slots leave it 10 bytes")
+    {
         tx_back_rig<> rig;
         rig.put_all({req(1, 0, more, 1, 1010), req(2, 0, 0, 2, 1000)});
         tx_packet p;
         CHECK(rig.parse(p) == tx_parse_result{tx_verdict::drop, tx_error::first_slot_too_short, 2});
     }
-    SUBCASE("14 bytes is enough, even with the rest in 1-byte slots") {
+    SUBCASE("14 bytes is enough, even with the rest in 1-byte slots")
+    {
         tx_back_rig<> rig;
         rig.put(req(1, 0, more, 0, 14 + 17));
         for (std::uint16_t i = 1; i < 18; ++i)
@@ -390,7 +397,8 @@ TEST_CASE("a first slot shorter than an Ethernet header is dropped")
         CHECK(p.frags[0].size == 14);
         CHECK(p.frags[17].size == 1);
     }
-    SUBCASE("the threshold is configurable") {
+    SUBCASE("the threshold is configurable")
+    {
         tx_back_rig<> rig(256, 0, tx_limits{18, 20, 60});
         rig.put_all({req(1, 0, 0, 1, 59)});
         tx_packet p;
@@ -409,13 +417,15 @@ TEST_CASE("a zero-length later fragment is dropped")
 
 TEST_CASE("later fragments adding up to more than the total are dropped")
 {
-    SUBCASE("one fragment larger than the packet") {
+    SUBCASE("one fragment larger than the packet")
+    {
         tx_back_rig<> rig;
         rig.put_all({req(1, 0, more, 1, 100), req(2, 0, 0, 2, 200)});
         tx_packet p;
         CHECK(rig.parse(p) == tx_parse_result{tx_verdict::drop, tx_error::fragment_exceeds_total, 2});
     }
-    SUBCASE("a packet over 65535 bytes whose 16-bit total wrapped") {
+    SUBCASE("a packet over 65535 bytes whose 16-bit total wrapped")
+    {
         tx_back_rig<> rig;
         // 70000 bytes: the first slot says 70000 mod 65536 = 4464; the rest claim 17 full pages.
         rig.put(req(1, 0, more, 0, static_cast<std::uint16_t>(70000 & 0xFFFF)));
@@ -425,7 +435,8 @@ TEST_CASE("later fragments adding up to more than the total are dropped")
         tx_packet p;
         CHECK(rig.parse(p) == tx_parse_result{tx_verdict::drop, tx_error::fragment_exceeds_total, 18});
     }
-    SUBCASE("later slots taking the whole total leave an empty first slot") {
+    SUBCASE("later slots taking the whole total leave an empty first slot")
+    {
         tx_back_rig<> rig;
         rig.put_all({req(1, 0, more, 1, 100), req(2, 0, 0, 2, 100)});
         tx_packet p;
@@ -459,7 +470,8 @@ TEST_CASE("more than four chained extra-info segments are fatal")
 
 TEST_CASE("GSO extra-info with size 0 or an unknown type is fatal")
 {
-    SUBCASE("size 0") {
+    SUBCASE("size 0")
+    {
         tx_back_rig<> rig;
         rig.put(req(1, 0, extra, 1, 100));
         rig.put(gso_extra(gso_type::tcpv4, 0));
@@ -496,13 +508,15 @@ TEST_CASE("a dropped packet is not judged on its GSO extra-info (Linux checks GS
 
 TEST_CASE_TEMPLATE("an impossible req_prod is fatal", L, WIRE_LAYOUTS)
 {
-    SUBCASE("beyond the ring") {
+    SUBCASE("beyond the ring")
+    {
         tx_back_rig<L> rig;
         rig.mem.word(L::req_prod_offset).store(300);
         tx_packet p;
         CHECK(rig.parse(p) == tx_parse_result{tx_verdict::fatal, tx_error::ring_index_overrun, 0});
     }
-    SUBCASE("moving backwards") {
+    SUBCASE("moving backwards")
+    {
         tx_back_rig<L> rig(256, 1000);
         put_chain(rig, 1);
         tx_packet p;

@@ -32,9 +32,9 @@ TEST_CASE_TEMPLATE("the TX backend image runner: ok, drop and fatal packets coun
     const std::uint32_t start = 0xFFFFFFFDu;
     lay_requests<L>(image, start,
                     {req(1, 0, txf::more_data, 1, 200), req(2, 0, 0, 2, 100), // ok
-                     req(3, 0, 0, 3, 5),                                       // drop: too short
-                     req(4, 0, 0, 4, 60),                                      // ok
-                     req(5, 4000, 0, 5, 200)});                                // fatal: crosses the page
+                     req(3, 0, 0, 3, 5),                                      // drop: too short
+                     req(4, 0, 0, 4, 60),                                     // ok
+                     req(5, 4000, 0, 5, 200)});                               // fatal: crosses the page
     const auto rep = run_tx_backend_on_image<L>(image, start);
     CHECK(rep.attached);
     CHECK(rep.packets == 2);
@@ -174,9 +174,8 @@ TEST_CASE_TEMPLATE("random TX responses never lose an id or complete a buffer tw
             const std::int16_t st[] = {status::okay, status::okay, status::error, status::dropped, status::null, 3};
             r.status = st[g.below(6)];
         }
-        const auto rep = run_tx_frontend_on_responses<L>(static_cast<std::uint32_t>(g.next()),
-                                                         std::span<const std::uint8_t>(packets.data(), npk),
-                                                         g.below(300), rs);
+        const auto rep = run_tx_frontend_on_responses<L>(
+            static_cast<std::uint32_t>(g.next()), std::span<const std::uint8_t>(packets.data(), npk), g.below(300), rs);
         CHECK(rep.defects == 0);
     }
 }

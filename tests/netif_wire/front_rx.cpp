@@ -205,8 +205,7 @@ TEST_CASE("hostile extra-info slots drop the packet")
         {"type max", {typed_extra(extra_type::max)}, rx_front_error::extra_type_unknown},
         {"GSO size 0", {gso_extra(gso_type::tcpv4, 0)}, rx_front_error::gso_size_zero},
         {"GSO type 7", {gso_extra(7, 1448)}, rx_front_error::gso_type_unknown},
-        {"five chained",
-         std::vector<extra_info>(4, typed_extra(extra_type::hash, extra_flag_more)),
+        {"five chained", std::vector<extra_info>(4, typed_extra(extra_type::hash, extra_flag_more)),
          rx_front_error::too_many_extras},
     };
     for (const hostile& h : cases) {
@@ -219,7 +218,8 @@ TEST_CASE("hostile extra-info slots drop the packet")
             rig.answer(e);
         if (h.expected == rx_front_error::too_many_extras)
             rig.answer(typed_extra(extra_type::hash));
-        const auto nextras = static_cast<std::uint16_t>(h.extras.size() + (h.expected == rx_front_error::too_many_extras));
+        const auto nextras =
+            static_cast<std::uint16_t>(h.extras.size() + (h.expected == rx_front_error::too_many_extras));
         rig.answer({rsp(static_cast<std::uint16_t>(1 + nextras), 0, 0, 100)});
         const auto r = rig.poll();
         CHECK(r.drops == 1);
@@ -329,8 +329,8 @@ TEST_CASE("random hostile responses never lose or duplicate a buffer")
                     r = rsp(static_cast<std::uint16_t>(g.below(64)), 0, static_cast<std::uint16_t>(g.below(32)), 64);
                     break;
                 default: {
-                    extra_info e = typed_extra(static_cast<std::uint8_t>(g.below(6)),
-                                               static_cast<std::uint8_t>(g.below(2)));
+                    extra_info e =
+                        typed_extra(static_cast<std::uint8_t>(g.below(6)), static_cast<std::uint8_t>(g.below(2)));
                     e.u.gso.type = static_cast<std::uint8_t>(g.below(3));
                     e.u.gso.size = static_cast<std::uint16_t>(g.below(2000));
                     r = detail::slot_from_extra<rx_response>(e);

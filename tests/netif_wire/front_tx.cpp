@@ -138,8 +138,8 @@ TEST_CASE("a full ring or id table says no_room until responses come back")
     (void)rig.front.push();
     const auto q = rig.requests();
     REQUIRE(q.size() == 8);
-    rig.answer({tx_response{q[0].id, status::okay}, tx_response{q[1].id, status::okay},
-                tx_response{q[2].id, status::okay}});
+    rig.answer(
+        {tx_response{q[0].id, status::okay}, tx_response{q[1].id, status::okay}, tx_response{q[2].id, status::okay}});
     const auto done = reclaim_all(rig.front);
     CHECK(done.size() == 3);
     CHECK(rig.front.try_submit(b).ok());
@@ -154,8 +154,8 @@ TEST_CASE("reclaim: one completion per slot, packet_done on the last, the worst 
     const auto q = rig.requests();
     REQUIRE(q.size() == 4);
     // Out of order, with the NULL for the extra slot and an error in the middle.
-    rig.answer({tx_response{q[3].id, status::okay}, tx_response{0, status::null},
-                tx_response{q[0].id, status::okay}, tx_response{q[2].id, status::error}});
+    rig.answer({tx_response{q[3].id, status::okay}, tx_response{0, status::null}, tx_response{q[0].id, status::okay},
+                tx_response{q[2].id, status::error}});
     tx_reclaim_result r;
     const auto done = reclaim_all(rig.front, &r);
     CHECK(r.ok());
@@ -201,13 +201,12 @@ TEST_CASE("hostile responses are refused before they change anything, and the fr
         tx_response rsp;
         tx_front_error expected;
     };
-    for (const hostile& h : {hostile{"id out of range", tx_response{256, status::okay}, tx_front_error::id_out_of_range},
-                             hostile{"id never submitted", tx_response{200, status::okay},
-                                     tx_front_error::id_not_in_flight},
-                             hostile{"NULL with no extra slot", tx_response{0, status::null},
-                                     tx_front_error::unexpected_null},
-                             hostile{"unknown status", tx_response{0, 5}, tx_front_error::bad_status},
-                             hostile{"unknown negative status", tx_response{0, -7}, tx_front_error::bad_status}}) {
+    for (const hostile& h :
+         {hostile{"id out of range", tx_response{256, status::okay}, tx_front_error::id_out_of_range},
+          hostile{"id never submitted", tx_response{200, status::okay}, tx_front_error::id_not_in_flight},
+          hostile{"NULL with no extra slot", tx_response{0, status::null}, tx_front_error::unexpected_null},
+          hostile{"unknown status", tx_response{0, 5}, tx_front_error::bad_status},
+          hostile{"unknown negative status", tx_response{0, -7}, tx_front_error::bad_status}}) {
         CAPTURE(h.what);
         tx_front_rig<> rig;
         const std::array<tx_buffer, 2> b{tx_buffer{1, 0, 100, 0}, tx_buffer{2, 0, 100, 1}};
@@ -290,11 +289,11 @@ TEST_CASE("chunks: a packet split at page boundaries, one grant per chunk")
         std::uint16_t len;
     };
     std::vector<call> calls;
-    const auto r = rig.front.try_submit_chunks(10000, 100, tx_meta{}, [&](std::uint32_t i, std::uint32_t off,
-                                                                         std::uint16_t len) {
-        calls.push_back({i, off, len});
-        return tx_buffer{50 + i, static_cast<std::uint16_t>(i == 0 ? 100 : 0), len, 900 + i};
-    });
+    const auto r =
+        rig.front.try_submit_chunks(10000, 100, tx_meta{}, [&](std::uint32_t i, std::uint32_t off, std::uint16_t len) {
+            calls.push_back({i, off, len});
+            return tx_buffer{50 + i, static_cast<std::uint16_t>(i == 0 ? 100 : 0), len, 900 + i};
+        });
     CHECK(r.ok());
     CHECK(r.granted == 3);
     REQUIRE(calls.size() == 3);
@@ -327,10 +326,10 @@ TEST_CASE("chunks: refused before granting when the first chunk is too short or 
 TEST_CASE("chunks: a bad chunk from the grant callback is refused and its count reported")
 {
     tx_front_rig<> rig;
-    const auto r = rig.front.try_submit_chunks(9000, 0, tx_meta{}, [](std::uint32_t i, std::uint32_t,
-                                                                      std::uint16_t len) {
-        return tx_buffer{1, static_cast<std::uint16_t>(i == 1 ? 100 : 0), len, 0}; // chunk 1 crosses its page
-    });
+    const auto r =
+        rig.front.try_submit_chunks(9000, 0, tx_meta{}, [](std::uint32_t i, std::uint32_t, std::uint16_t len) {
+            return tx_buffer{1, static_cast<std::uint16_t>(i == 1 ? 100 : 0), len, 0}; // chunk 1 crosses its page
+        });
     CHECK(r.error == tx_submit_error::bad_buffer);
     CHECK(r.granted == 2);
     CHECK(rig.ring.produced() == 0);

@@ -50,14 +50,13 @@ TEST_CASE_TEMPLATE("TX chains from the frontend parse into the same fragments; e
             if (g.below(4) == 0)
                 sp.gso = gso_info{g.below(2) ? gso_type::tcpv4 : gso_type::tcpv6,
                                   static_cast<std::uint16_t>(536 + g.below(9000))};
-            const auto r = front.try_submit_chunks(len, first_offset, tx_meta{sp.flags, sp.gso},
-                                                   [&](std::uint32_t i, std::uint32_t, std::uint16_t n) {
-                                                       const tx_buffer b{0x10000 + next_cookie + i,
-                                                                         i == 0 ? first_offset : std::uint16_t{0}, n,
-                                                                         next_cookie + i};
-                                                       sp.bufs.push_back(b);
-                                                       return b;
-                                                   });
+            const auto r = front.try_submit_chunks(
+                len, first_offset, tx_meta{sp.flags, sp.gso}, [&](std::uint32_t i, std::uint32_t, std::uint16_t n) {
+                    const tx_buffer b{0x10000 + next_cookie + i, i == 0 ? first_offset : std::uint16_t{0}, n,
+                                      next_cookie + i};
+                    sp.bufs.push_back(b);
+                    return b;
+                });
             if (r.error == tx_submit_error::no_room)
                 break;
             REQUIRE(r.ok());

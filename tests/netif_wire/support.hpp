@@ -25,23 +25,22 @@ using namespace xnv::netif;
 
 // One page of ring memory, initialised at `start`, with `entries` slots (a power of two up to
 // what fits in a page).
-template <class Req, class Rsp, class L>
-struct ring_memory {
+template <class Req, class Rsp, class L> struct ring_memory {
     alignas(64) std::array<std::byte, page_size> page{};
     std::span<std::byte> span;
 
     explicit ring_memory(std::uint32_t entries)
         : span(page.data(), std::min<std::size_t>(page.size(), xnv::ring_bytes_for<Req, Rsp, L>(entries)))
-    {
-    }
+    {}
 
     // The raw shared index a hostile peer rewrites.
-    std::atomic_ref<std::uint32_t> word(std::size_t off) { return std::atomic_ref<std::uint32_t>(
-        *reinterpret_cast<std::uint32_t*>(page.data() + off)); }
+    std::atomic_ref<std::uint32_t> word(std::size_t off)
+    {
+        return std::atomic_ref<std::uint32_t>(*reinterpret_cast<std::uint32_t*>(page.data() + off));
+    }
 
     // Overwrite slot `idx` in place, as a peer rewriting it after publication.
-    template <class T>
-    void rewrite(std::uint32_t idx, std::uint32_t size, const T& v)
+    template <class T> void rewrite(std::uint32_t idx, std::uint32_t size, const T& v)
     {
         std::memcpy(page.data() + L::header_bytes + (idx & (size - 1)) * sizeof(xnv::ring_slot<Req, Rsp>), &v,
                     sizeof v);
@@ -73,8 +72,7 @@ struct ring_memory {
 }
 
 // A TX ring with a raw frontend (the test writes requests) and a tx_backend under test.
-template <class L = xnv::layout::xen_abi>
-struct tx_back_rig {
+template <class L = xnv::layout::xen_abi> struct tx_back_rig {
     ring_memory<tx_request, tx_response, L> mem;
     xnv::front_ring<tx_request, tx_response, L> front;
     xnv::back_ring<tx_request, tx_response, L> ring;
@@ -82,8 +80,7 @@ struct tx_back_rig {
 
     explicit tx_back_rig(std::uint32_t entries = 256, std::uint32_t start = 0, const tx_limits& limits = {})
         : mem(entries), front(xnv::ring_init, mem.span, start), ring(mem.span, start), back(ring, limits)
-    {
-    }
+    {}
 
     void put(const tx_request& r) { REQUIRE(front.try_produce(r)); }
     void put(const extra_info& e) { put(xnv::netif::detail::slot_from_extra<tx_request>(e)); }
@@ -108,8 +105,7 @@ struct tx_back_rig {
 };
 
 // An RX ring with a raw frontend (the test posts requests) and an rx_backend under test.
-template <class L = xnv::layout::xen_abi>
-struct rx_back_rig {
+template <class L = xnv::layout::xen_abi> struct rx_back_rig {
     ring_memory<rx_request, rx_response, L> mem;
     xnv::front_ring<rx_request, rx_response, L> front;
     xnv::back_ring<rx_request, rx_response, L> ring;
@@ -117,14 +113,12 @@ struct rx_back_rig {
 
     explicit rx_back_rig(std::uint32_t entries = 256, std::uint32_t start = 0)
         : mem(entries), front(xnv::ring_init, mem.span, start), ring(mem.span, start), back(ring)
-    {
-    }
+    {}
 
     void post(std::uint32_t n, std::uint16_t first_id = 0)
     {
         for (std::uint32_t i = 0; i < n; ++i)
-            REQUIRE(front.try_produce(
-                rx_request{static_cast<std::uint16_t>(first_id + i), 0, 0x100u + first_id + i}));
+            REQUIRE(front.try_produce(rx_request{static_cast<std::uint16_t>(first_id + i), 0, 0x100u + first_id + i}));
         front.publish();
     }
 
@@ -139,8 +133,7 @@ struct rx_back_rig {
 };
 
 // A TX ring with a tx_frontend under test and a raw backend (the test writes responses).
-template <class L = xnv::layout::xen_abi>
-struct tx_front_rig {
+template <class L = xnv::layout::xen_abi> struct tx_front_rig {
     ring_memory<tx_request, tx_response, L> mem;
     xnv::front_ring<tx_request, tx_response, L> ring;
     xnv::back_ring<tx_request, tx_response, L> back;
@@ -148,8 +141,7 @@ struct tx_front_rig {
 
     explicit tx_front_rig(std::uint32_t entries = 256, std::uint32_t start = 0, const tx_front_config& cfg = {})
         : mem(entries), ring(xnv::ring_init, mem.span, start), back(mem.span, start), front(ring, cfg)
-    {
-    }
+    {}
 
     // What the frontend published, as the backend reads it.
     std::vector<tx_request> requests()
@@ -169,8 +161,7 @@ struct tx_front_rig {
 };
 
 // An RX ring with an rx_frontend under test and a raw backend (the test writes responses).
-template <class L = xnv::layout::xen_abi>
-struct rx_front_rig {
+template <class L = xnv::layout::xen_abi> struct rx_front_rig {
     ring_memory<rx_request, rx_response, L> mem;
     xnv::front_ring<rx_request, rx_response, L> ring;
     xnv::back_ring<rx_request, rx_response, L> back;
@@ -180,8 +171,7 @@ struct rx_front_rig {
 
     explicit rx_front_rig(std::uint32_t entries = 256, std::uint32_t start = 0, const rx_front_config& cfg = {})
         : mem(entries), ring(xnv::ring_init, mem.span, start), back(mem.span, start), front(ring, cfg)
-    {
-    }
+    {}
 
     // Post `n` buffers with cookies first_cookie.. and grant refs 0x500 + cookie.
     void post(std::uint32_t n, std::uint32_t first_cookie = 0)

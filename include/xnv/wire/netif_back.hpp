@@ -91,13 +91,13 @@ enum class tx_error : std::uint8_t {
     zero_length_fragment,   ///< a later slot of size 0 (xnv is stricter than Linux here)
     first_slot_too_short,   ///< first slot holds fewer than `min_first_slot` bytes (total 0 included)
     // -- fatal: Linux calls xenvif_fatal_tx_err
-    slot_limit_exceeded, ///< more data slots than `fatal_slots` ("Malicious frontend")
-    slot_crosses_page,   ///< offset + size beyond the 4096-byte page ("Cross page boundary")
-    extra_type_unknown,  ///< extra-info type 0 or >= `extra_type::max` ("Invalid extra type")
-    too_many_extras,     ///< more than `max_extras` extra-info segments chained
-    gso_size_zero,       ///< GSO extra-info with size 0 ("GSO size must not be zero")
-    gso_type_unknown,    ///< GSO extra-info type neither TCPv4 nor TCPv6 ("Bad GSO type")
-    chain_exceeds_ring,  ///< an unfinished chain already fills the whole ring: it can never end
+    slot_limit_exceeded,  ///< more data slots than `fatal_slots` ("Malicious frontend")
+    slot_crosses_page,    ///< offset + size beyond the 4096-byte page ("Cross page boundary")
+    extra_type_unknown,   ///< extra-info type 0 or >= `extra_type::max` ("Invalid extra type")
+    too_many_extras,      ///< more than `max_extras` extra-info segments chained
+    gso_size_zero,        ///< GSO extra-info with size 0 ("GSO size must not be zero")
+    gso_type_unknown,     ///< GSO extra-info type neither TCPv4 nor TCPv6 ("Bad GSO type")
+    chain_exceeds_ring,   ///< an unfinished chain already fills the whole ring: it can never end
     ring_index_backwards, ///< `req_prod` moved backwards (the ring's `ring_error`)
     ring_index_overrun,   ///< `req_prod` beyond what the ring can hold (XSA-39)
     // -- incomplete
@@ -108,12 +108,18 @@ enum class tx_error : std::uint8_t {
 [[nodiscard]] constexpr std::string_view to_string(tx_verdict v) noexcept
 {
     switch (v) {
-    case tx_verdict::ok: return "ok";
-    case tx_verdict::control: return "control";
-    case tx_verdict::drop: return "drop";
-    case tx_verdict::fatal: return "fatal";
-    case tx_verdict::incomplete: return "incomplete";
-    case tx_verdict::empty: return "empty";
+    case tx_verdict::ok:
+        return "ok";
+    case tx_verdict::control:
+        return "control";
+    case tx_verdict::drop:
+        return "drop";
+    case tx_verdict::fatal:
+        return "fatal";
+    case tx_verdict::incomplete:
+        return "incomplete";
+    case tx_verdict::empty:
+        return "empty";
     }
     return "unknown tx verdict";
 }
@@ -121,22 +127,38 @@ enum class tx_error : std::uint8_t {
 [[nodiscard]] constexpr std::string_view to_string(tx_error e) noexcept
 {
     switch (e) {
-    case tx_error::none: return "none";
-    case tx_error::too_many_slots: return "packet uses more slots than the drop threshold";
-    case tx_error::fragment_exceeds_total: return "fragments add up to more than the packet's total size";
-    case tx_error::zero_length_fragment: return "zero-length fragment";
-    case tx_error::first_slot_too_short: return "first slot shorter than an Ethernet header";
-    case tx_error::slot_limit_exceeded: return "packet uses more slots than the fatal threshold";
-    case tx_error::slot_crosses_page: return "slot crosses its page (offset + size > 4096)";
-    case tx_error::extra_type_unknown: return "unknown extra-info type";
-    case tx_error::too_many_extras: return "too many chained extra-info segments";
-    case tx_error::gso_size_zero: return "GSO size 0";
-    case tx_error::gso_type_unknown: return "unknown GSO type";
-    case tx_error::chain_exceeds_ring: return "unfinished slot chain fills the whole ring";
-    case tx_error::ring_index_backwards: return "req_prod moved backwards";
-    case tx_error::ring_index_overrun: return "req_prod beyond what the ring can hold";
-    case tx_error::chain_incomplete: return "slot chain continues past req_prod";
-    case tx_error::extra_incomplete: return "extra-info chain continues past req_prod";
+    case tx_error::none:
+        return "none";
+    case tx_error::too_many_slots:
+        return "packet uses more slots than the drop threshold";
+    case tx_error::fragment_exceeds_total:
+        return "fragments add up to more than the packet's total size";
+    case tx_error::zero_length_fragment:
+        return "zero-length fragment";
+    case tx_error::first_slot_too_short:
+        return "first slot shorter than an Ethernet header";
+    case tx_error::slot_limit_exceeded:
+        return "packet uses more slots than the fatal threshold";
+    case tx_error::slot_crosses_page:
+        return "slot crosses its page (offset + size > 4096)";
+    case tx_error::extra_type_unknown:
+        return "unknown extra-info type";
+    case tx_error::too_many_extras:
+        return "too many chained extra-info segments";
+    case tx_error::gso_size_zero:
+        return "GSO size 0";
+    case tx_error::gso_type_unknown:
+        return "unknown GSO type";
+    case tx_error::chain_exceeds_ring:
+        return "unfinished slot chain fills the whole ring";
+    case tx_error::ring_index_backwards:
+        return "req_prod moved backwards";
+    case tx_error::ring_index_overrun:
+        return "req_prod beyond what the ring can hold";
+    case tx_error::chain_incomplete:
+        return "slot chain continues past req_prod";
+    case tx_error::extra_incomplete:
+        return "extra-info chain continues past req_prod";
     }
     return "unknown tx error";
 }
@@ -145,14 +167,18 @@ enum class tx_error : std::uint8_t {
 [[nodiscard]] constexpr tx_verdict verdict_of(tx_error e) noexcept
 {
     switch (e) {
-    case tx_error::none: return tx_verdict::ok;
+    case tx_error::none:
+        return tx_verdict::ok;
     case tx_error::too_many_slots:
     case tx_error::fragment_exceeds_total:
     case tx_error::zero_length_fragment:
-    case tx_error::first_slot_too_short: return tx_verdict::drop;
+    case tx_error::first_slot_too_short:
+        return tx_verdict::drop;
     case tx_error::chain_incomplete:
-    case tx_error::extra_incomplete: return tx_verdict::incomplete;
-    default: return tx_verdict::fatal;
+    case tx_error::extra_incomplete:
+        return tx_verdict::incomplete;
+    default:
+        return tx_verdict::fatal;
     }
 }
 
@@ -227,8 +253,7 @@ struct tx_parse_result {
 ///      through `respond` (or the ring's `produce` for exactly the slots `parse` handed out).
 /// Thread safety: one thread at a time (like the ring endpoint it wraps).
 /// Progress: every member is wait-free; `parse` reads at most `stage_capacity` requests.
-template <ring_layout Layout = layout::xen_abi>
-class tx_backend {
+template <ring_layout Layout = layout::xen_abi> class tx_backend {
 public:
     using ring_type = back_ring<tx_request, tx_response, Layout>;
     /// Requests the staging FIFO holds: enough for the longest chain (`max_extras` +
@@ -241,12 +266,12 @@ public:
     explicit tx_backend(ring_type& ring, const tx_limits& limits = {}) : ring_(&ring), limits_(limits)
     {
         if (!valid(limits))
-            throw std::invalid_argument(
-                "xnv: tx_limits needs 1 <= max_slots <= " + std::to_string(nr_slots_min) +
-                ", max_slots <= fatal_slots <= " + std::to_string(max_fatal_slots) +
-                " and 1 <= min_first_slot <= " + std::to_string(page_size) + "; got max_slots " +
-                std::to_string(limits.max_slots) + ", fatal_slots " + std::to_string(limits.fatal_slots) +
-                ", min_first_slot " + std::to_string(limits.min_first_slot));
+            throw std::invalid_argument("xnv: tx_limits needs 1 <= max_slots <= " + std::to_string(nr_slots_min) +
+                                        ", max_slots <= fatal_slots <= " + std::to_string(max_fatal_slots) +
+                                        " and 1 <= min_first_slot <= " + std::to_string(page_size) +
+                                        "; got max_slots " + std::to_string(limits.max_slots) + ", fatal_slots " +
+                                        std::to_string(limits.fatal_slots) + ", min_first_slot " +
+                                        std::to_string(limits.min_first_slot));
     }
 
     [[nodiscard]] const tx_limits& limits() const noexcept { return limits_; }
@@ -296,7 +321,9 @@ public:
                     if (out.mcast_op == e.type)
                         std::copy(std::begin(e.u.mcast.addr), std::end(e.u.mcast.addr), out.mcast_addr.begin());
                     break;
-                default: out.hash = e; break;
+                default:
+                    out.hash = e;
+                    break;
                 }
                 more = (e.flags & extra_flag_more) != 0;
             }
@@ -449,8 +476,7 @@ private:
         return {tx_verdict::incomplete, why, 0};
     }
 
-    template <class StatusOf>
-    bool respond_impl(const tx_packet& pkt, StatusOf status_of) noexcept
+    template <class StatusOf> bool respond_impl(const tx_packet& pkt, StatusOf status_of) noexcept
     {
         const std::uint32_t n = pkt.slots();
         if (n == 0 || n > owed_ || pkt.nr_ids == 0 || pkt.nr_ids > max_fatal_slots || pkt.nr_extras > max_extras ||
@@ -494,7 +520,7 @@ enum class tx_packet_defect : std::uint8_t {
 
 /// Check the invariants every descriptor of verdict `r` must satisfy under `limits`.
 [[nodiscard]] constexpr tx_packet_defect check_tx_packet(const tx_packet& p, const tx_parse_result& r,
-                                                          const tx_limits& limits) noexcept
+                                                         const tx_limits& limits) noexcept
 {
     if (r.verdict != tx_verdict::ok && r.verdict != tx_verdict::control && r.verdict != tx_verdict::drop)
         return r.slots == 0 ? tx_packet_defect::none : tx_packet_defect::slot_count;
@@ -522,14 +548,14 @@ enum class tx_packet_defect : std::uint8_t {
 
 /// What `run_tx_backend_on_image` saw.
 struct tx_image_report {
-    bool attached = false;        ///< false: the image was too small or misaligned, or limits invalid
-    std::uint32_t packets = 0;    ///< `ok` verdicts
-    std::uint32_t controls = 0;   ///< `control` verdicts
-    std::uint32_t drops = 0;      ///< `drop` verdicts
-    std::uint32_t responses = 0;  ///< responses written
+    bool attached = false;               ///< false: the image was too small or misaligned, or limits invalid
+    std::uint32_t packets = 0;           ///< `ok` verdicts
+    std::uint32_t controls = 0;          ///< `control` verdicts
+    std::uint32_t drops = 0;             ///< `drop` verdicts
+    std::uint32_t responses = 0;         ///< responses written
     tx_verdict last = tx_verdict::empty; ///< the verdict that ended the run
     tx_error error = tx_error::none;     ///< and its reason
-    std::uint32_t defects = 0;    ///< invariant violations found by `check_tx_packet` (must be 0)
+    std::uint32_t defects = 0;           ///< invariant violations found by `check_tx_packet` (must be 0)
 };
 
 /// Fuzzing entry point: treat `image` as a TX ring page written by an arbitrary frontend (the
@@ -619,16 +645,26 @@ enum class rx_back_error : std::uint8_t {
 [[nodiscard]] constexpr std::string_view to_string(rx_back_error e) noexcept
 {
     switch (e) {
-    case rx_back_error::none: return "none";
-    case rx_back_error::need_buffers: return "not enough RX buffers posted";
-    case rx_back_error::empty_packet: return "empty packet";
-    case rx_back_error::packet_too_large: return "packet larger than one RX chain can carry";
-    case rx_back_error::bad_flags: return "RX flags other than csum_blank/data_validated";
-    case rx_back_error::gso_size_zero: return "GSO size 0";
-    case rx_back_error::gso_type_unknown: return "unknown GSO type";
-    case rx_back_error::out_of_order: return "RX plan answered out of reservation order";
-    case rx_back_error::ring_index_backwards: return "req_prod moved backwards";
-    case rx_back_error::ring_index_overrun: return "req_prod beyond what the ring can hold";
+    case rx_back_error::none:
+        return "none";
+    case rx_back_error::need_buffers:
+        return "not enough RX buffers posted";
+    case rx_back_error::empty_packet:
+        return "empty packet";
+    case rx_back_error::packet_too_large:
+        return "packet larger than one RX chain can carry";
+    case rx_back_error::bad_flags:
+        return "RX flags other than csum_blank/data_validated";
+    case rx_back_error::gso_size_zero:
+        return "GSO size 0";
+    case rx_back_error::gso_type_unknown:
+        return "unknown GSO type";
+    case rx_back_error::out_of_order:
+        return "RX plan answered out of reservation order";
+    case rx_back_error::ring_index_backwards:
+        return "req_prod moved backwards";
+    case rx_back_error::ring_index_overrun:
+        return "req_prod beyond what the ring can hold";
     }
     return "unknown rx error";
 }
@@ -691,8 +727,7 @@ struct rx_reserve_result {
 /// @pre Plans are answered in the order they were reserved; the ring's responses are written
 ///      only through this object.
 /// Thread safety: one thread at a time. Progress: wait-free.
-template <ring_layout Layout = layout::xen_abi>
-class rx_backend {
+template <ring_layout Layout = layout::xen_abi> class rx_backend {
 public:
     using ring_type = back_ring<rx_request, rx_response, Layout>;
     static constexpr std::uint32_t stash_capacity = 256;
@@ -782,7 +817,7 @@ public:
     /// the guest's buffer and returns false if it could not (that slot then answers
     /// `status::error`). Not published: `push` once per batch.
     template <class Copy>
-        requires std::is_invocable_r_v<bool, Copy&, const rx_slot&>
+    requires std::is_invocable_r_v<bool, Copy&, const rx_slot&>
     [[nodiscard]] rx_reserve_result deliver(const rx_packet_info& info, Copy&& copy) noexcept
     {
         rx_plan plan;
@@ -818,9 +853,12 @@ private:
     static constexpr rx_back_error map(ring_error e) noexcept
     {
         switch (e) {
-        case ring_error::none: return rx_back_error::none;
-        case ring_error::index_backwards: return rx_back_error::ring_index_backwards;
-        default: return rx_back_error::ring_index_overrun;
+        case ring_error::none:
+            return rx_back_error::none;
+        case ring_error::index_backwards:
+            return rx_back_error::ring_index_backwards;
+        default:
+            return rx_back_error::ring_index_overrun;
         }
     }
 

@@ -81,18 +81,30 @@ enum class tx_submit_error : std::uint8_t {
 [[nodiscard]] constexpr std::string_view to_string(tx_submit_error e) noexcept
 {
     switch (e) {
-    case tx_submit_error::none: return "none";
-    case tx_submit_error::no_room: return "no free TX ring slot or id";
-    case tx_submit_error::broken: return "backend violated the protocol";
-    case tx_submit_error::no_buffers: return "packet without buffers";
-    case tx_submit_error::too_many_slots: return "packet needs more slots than allowed";
-    case tx_submit_error::bad_buffer: return "buffer empty or crossing its page";
-    case tx_submit_error::packet_too_large: return "packet larger than 65535 bytes";
-    case tx_submit_error::packet_too_short: return "packet shorter than an Ethernet header";
-    case tx_submit_error::first_slot_too_short: return "first buffer shorter than an Ethernet header";
-    case tx_submit_error::bad_flags: return "TX flags other than csum_blank/data_validated";
-    case tx_submit_error::gso_not_negotiated: return "GSO type not negotiated";
-    case tx_submit_error::gso_size_zero: return "GSO size 0";
+    case tx_submit_error::none:
+        return "none";
+    case tx_submit_error::no_room:
+        return "no free TX ring slot or id";
+    case tx_submit_error::broken:
+        return "backend violated the protocol";
+    case tx_submit_error::no_buffers:
+        return "packet without buffers";
+    case tx_submit_error::too_many_slots:
+        return "packet needs more slots than allowed";
+    case tx_submit_error::bad_buffer:
+        return "buffer empty or crossing its page";
+    case tx_submit_error::packet_too_large:
+        return "packet larger than 65535 bytes";
+    case tx_submit_error::packet_too_short:
+        return "packet shorter than an Ethernet header";
+    case tx_submit_error::first_slot_too_short:
+        return "first buffer shorter than an Ethernet header";
+    case tx_submit_error::bad_flags:
+        return "TX flags other than csum_blank/data_validated";
+    case tx_submit_error::gso_not_negotiated:
+        return "GSO type not negotiated";
+    case tx_submit_error::gso_size_zero:
+        return "GSO size 0";
     }
     return "unknown submit error";
 }
@@ -136,14 +148,22 @@ enum class tx_front_error : std::uint8_t {
 [[nodiscard]] constexpr std::string_view to_string(tx_front_error e) noexcept
 {
     switch (e) {
-    case tx_front_error::none: return "none";
-    case tx_front_error::ring_index_backwards: return "rsp_prod moved backwards";
-    case tx_front_error::ring_index_overrun: return "rsp_prod beyond the requests published";
-    case tx_front_error::id_out_of_range: return "TX response id out of range";
-    case tx_front_error::id_not_in_flight: return "TX response for an id never submitted";
-    case tx_front_error::duplicate_response: return "duplicate TX response";
-    case tx_front_error::unexpected_null: return "NULL TX response without an extra-info slot";
-    case tx_front_error::bad_status: return "unknown TX response status";
+    case tx_front_error::none:
+        return "none";
+    case tx_front_error::ring_index_backwards:
+        return "rsp_prod moved backwards";
+    case tx_front_error::ring_index_overrun:
+        return "rsp_prod beyond the requests published";
+    case tx_front_error::id_out_of_range:
+        return "TX response id out of range";
+    case tx_front_error::id_not_in_flight:
+        return "TX response for an id never submitted";
+    case tx_front_error::duplicate_response:
+        return "duplicate TX response";
+    case tx_front_error::unexpected_null:
+        return "NULL TX response without an extra-info slot";
+    case tx_front_error::bad_status:
+        return "unknown TX response status";
     }
     return "unknown tx response error";
 }
@@ -190,8 +210,7 @@ concept tx_completion_handler = std::is_invocable_v<F&, const tx_completion&>;
 ///
 /// @pre The ring is produced and consumed only through this object.
 /// Thread safety: one thread at a time. Progress: wait-free.
-template <ring_layout Layout = layout::xen_abi, std::size_t MaxIds = 256>
-class tx_frontend {
+template <ring_layout Layout = layout::xen_abi, std::size_t MaxIds = 256> class tx_frontend {
 public:
     using ring_type = front_ring<tx_request, tx_response, Layout>;
     static_assert(MaxIds >= 1 && MaxIds <= 65536, "TX ids are 16-bit");
@@ -270,8 +289,8 @@ public:
     /// to fit. If it returns a bad chunk the packet is not queued and `granted` says how many
     /// chunks were granted (including the bad one), for the caller to end.
     template <tx_grant_source Grant>
-    [[nodiscard]] tx_submit_result try_submit_chunks(std::uint32_t len, std::uint16_t first_offset,
-                                                     const tx_meta& meta, Grant&& grant) noexcept
+    [[nodiscard]] tx_submit_result try_submit_chunks(std::uint32_t len, std::uint16_t first_offset, const tx_meta& meta,
+                                                     Grant&& grant) noexcept
     {
         if (broken_ != tx_front_error::none)
             return {tx_submit_error::broken};
@@ -345,7 +364,7 @@ public:
     /// make every id free. The ring must not be used afterwards (the backend may still hold the
     /// requests; end the grants before reusing the pages).
     template <class F>
-        requires std::is_invocable_v<F&, std::uint32_t, grant_ref>
+    requires std::is_invocable_v<F&, std::uint32_t, grant_ref>
     void drain(F&& f) noexcept
     {
         nfree_ = 0;
@@ -383,8 +402,7 @@ public:
         std::array<std::uint8_t, MaxIds> seen{};
         for (std::uint32_t i = 0; i < nfree_; ++i) {
             const std::uint16_t id = free_[i];
-            if (id >= nids_ || seen[id] != 0 || ids_[id].st == state::in_flight ||
-                ids_[id].st == state::answered_head)
+            if (id >= nids_ || seen[id] != 0 || ids_[id].st == state::in_flight || ids_[id].st == state::answered_head)
                 return false;
             seen[id] = 1;
         }
@@ -447,8 +465,7 @@ private:
         return tx_submit_error::none;
     }
 
-    template <class Done>
-    tx_front_error apply(const tx_response& rsp, tx_reclaim_result& r, Done& done) noexcept
+    template <class Done> tx_front_error apply(const tx_response& rsp, tx_reclaim_result& r, Done& done) noexcept
     {
         if (rsp.status == status::null) {
             // The answer to an extra-info slot: it frees nothing, but there must be one owed.
@@ -538,8 +555,8 @@ struct rx_front_config {
 enum class rx_front_error : std::uint8_t {
     none = 0,
     // -- the packet is dropped, its buffers recycled; the backend may carry on
-    slot_error,         ///< a negative status: the backend reports a failed slot (counted)
-    empty_packet,       ///< a packet of 0 bytes
+    slot_error,   ///< a negative status: the backend reports a failed slot (counted)
+    empty_packet, ///< a packet of 0 bytes
     // -- the packet is dropped, its buffers recycled; a violation (`is_violation`)
     id_out_of_range,    ///< response id not below the ring size
     id_not_posted,      ///< response id names no posted buffer (a duplicate, or never posted)
@@ -562,22 +579,38 @@ inline constexpr std::size_t rx_front_error_count = static_cast<std::size_t>(rx_
 [[nodiscard]] constexpr std::string_view to_string(rx_front_error e) noexcept
 {
     switch (e) {
-    case rx_front_error::none: return "none";
-    case rx_front_error::slot_error: return "backend reported an RX slot error";
-    case rx_front_error::empty_packet: return "empty RX packet";
-    case rx_front_error::id_out_of_range: return "RX response id out of range";
-    case rx_front_error::id_not_posted: return "RX response id names no posted buffer";
-    case rx_front_error::id_out_of_order: return "RX response id out of ring order";
-    case rx_front_error::bad_offset: return "RX offset + size beyond the page";
-    case rx_front_error::too_many_slots: return "RX packet uses too many slots";
-    case rx_front_error::too_many_extras: return "too many chained RX extra-info slots";
-    case rx_front_error::extra_type_unknown: return "unknown RX extra-info type";
-    case rx_front_error::gso_size_zero: return "RX GSO size 0";
-    case rx_front_error::gso_type_unknown: return "unknown RX GSO type";
-    case rx_front_error::chain_truncated: return "RX chain open with no buffer left to finish it";
-    case rx_front_error::ring_index_backwards: return "rsp_prod moved backwards";
-    case rx_front_error::ring_index_overrun: return "rsp_prod beyond the buffers posted";
-    case rx_front_error::unposted_slot: return "RX response at a position never posted";
+    case rx_front_error::none:
+        return "none";
+    case rx_front_error::slot_error:
+        return "backend reported an RX slot error";
+    case rx_front_error::empty_packet:
+        return "empty RX packet";
+    case rx_front_error::id_out_of_range:
+        return "RX response id out of range";
+    case rx_front_error::id_not_posted:
+        return "RX response id names no posted buffer";
+    case rx_front_error::id_out_of_order:
+        return "RX response id out of ring order";
+    case rx_front_error::bad_offset:
+        return "RX offset + size beyond the page";
+    case rx_front_error::too_many_slots:
+        return "RX packet uses too many slots";
+    case rx_front_error::too_many_extras:
+        return "too many chained RX extra-info slots";
+    case rx_front_error::extra_type_unknown:
+        return "unknown RX extra-info type";
+    case rx_front_error::gso_size_zero:
+        return "RX GSO size 0";
+    case rx_front_error::gso_type_unknown:
+        return "unknown RX GSO type";
+    case rx_front_error::chain_truncated:
+        return "RX chain open with no buffer left to finish it";
+    case rx_front_error::ring_index_backwards:
+        return "rsp_prod moved backwards";
+    case rx_front_error::ring_index_overrun:
+        return "rsp_prod beyond the buffers posted";
+    case rx_front_error::unposted_slot:
+        return "RX response at a position never posted";
     }
     return "unknown rx error";
 }
@@ -596,11 +629,11 @@ inline constexpr std::size_t rx_front_error_count = static_cast<std::size_t>(rx_
 
 /// Counters kept by `rx_frontend`.
 struct rx_front_stats {
-    std::uint64_t responses = 0;   ///< responses consumed
-    std::uint64_t packets = 0;     ///< packets delivered
-    std::uint64_t bytes = 0;       ///< bytes delivered
-    std::uint64_t extra_slots = 0; ///< extra-info slots seen (their buffers recycled)
-    std::uint64_t recycled = 0;    ///< buffers handed back without data
+    std::uint64_t responses = 0;                             ///< responses consumed
+    std::uint64_t packets = 0;                               ///< packets delivered
+    std::uint64_t bytes = 0;                                 ///< bytes delivered
+    std::uint64_t extra_slots = 0;                           ///< extra-info slots seen (their buffers recycled)
+    std::uint64_t recycled = 0;                              ///< buffers handed back without data
     std::array<std::uint64_t, rx_front_error_count> drops{}; ///< packets dropped, by reason
 
     [[nodiscard]] constexpr std::uint64_t dropped(rx_front_error e) const noexcept
@@ -611,7 +644,7 @@ struct rx_front_stats {
 
 /// The outcome of `rx_frontend::poll`.
 struct rx_poll_result {
-    rx_front_error fatal = rx_front_error::none; ///< the sticky ring failure, if any
+    rx_front_error fatal = rx_front_error::none;     ///< the sticky ring failure, if any
     rx_front_error last_drop = rx_front_error::none; ///< the reason of the last packet dropped
     std::uint32_t responses = 0;
     std::uint32_t packets = 0;
@@ -641,8 +674,7 @@ concept rx_recycle_handler = std::is_invocable_v<F&, const rx_buffer&>;
 /// @pre The ring is produced and consumed only through this object.
 /// Thread safety: one thread at a time. Progress: wait-free; `poll` does at most `budget`
 /// responses.
-template <ring_layout Layout = layout::xen_abi, std::size_t MaxSlots = 256>
-class rx_frontend {
+template <ring_layout Layout = layout::xen_abi, std::size_t MaxSlots = 256> class rx_frontend {
 public:
     using ring_type = front_ring<rx_request, rx_response, Layout>;
     static_assert(MaxSlots >= 1 && MaxSlots <= 65536, "RX ids are 16-bit");
@@ -730,8 +762,7 @@ public:
 
     /// Teardown after a disconnect: hand every posted buffer and every buffer of a packet under
     /// assembly to `on_recycle`; the object is then empty. The ring must not be used afterwards.
-    template <rx_recycle_handler OnRecycle>
-    void drain(OnRecycle&& on_recycle) noexcept
+    template <rx_recycle_handler OnRecycle> void drain(OnRecycle&& on_recycle) noexcept
     {
         for (std::uint32_t s = 0; s < nslots_; ++s)
             if (slot_[s].posted) {
@@ -771,8 +802,7 @@ private:
         bool posted = false;
     };
 
-    template <class OnRecycle>
-    void give_back(const rx_buffer& b, OnRecycle& on_recycle) noexcept
+    template <class OnRecycle> void give_back(const rx_buffer& b, OnRecycle& on_recycle) noexcept
     {
         ++stats_.recycled;
         on_recycle(b);
@@ -780,8 +810,7 @@ private:
 
     // The first problem found decides the packet's fate; its buffers so far go back at once,
     // the rest as they arrive.
-    template <class OnRecycle>
-    void mark(rx_front_error e, OnRecycle& on_recycle) noexcept
+    template <class OnRecycle> void mark(rx_front_error e, OnRecycle& on_recycle) noexcept
     {
         if (drop_ != rx_front_error::none)
             return;
@@ -926,14 +955,13 @@ namespace detail {
 // on, and `prod` into the response producer index. Raw stores: the caller owns the page and runs
 // single-threaded.
 template <ring_layout Layout, class Req, class Rsp>
-void backend_writes(std::span<std::byte> page, std::uint32_t size, std::uint32_t start,
-                    std::span<const Rsp> entries, std::uint32_t prod) noexcept
+void backend_writes(std::span<std::byte> page, std::uint32_t size, std::uint32_t start, std::span<const Rsp> entries,
+                    std::uint32_t prod) noexcept
 {
     const std::size_t n = std::min<std::size_t>(entries.size(), size);
     for (std::size_t k = 0; k < n; ++k) {
         const std::size_t slot = (start + static_cast<std::uint32_t>(k)) & (size - 1);
-        std::memcpy(page.data() + Layout::header_bytes + slot * sizeof(ring_slot<Req, Rsp>), &entries[k],
-                    sizeof(Rsp));
+        std::memcpy(page.data() + Layout::header_bytes + slot * sizeof(ring_slot<Req, Rsp>), &entries[k], sizeof(Rsp));
     }
     std::memcpy(page.data() + Layout::rsp_prod_offset, &prod, sizeof prod);
 }
@@ -942,16 +970,16 @@ void backend_writes(std::span<std::byte> page, std::uint32_t size, std::uint32_t
 
 /// What `run_rx_frontend_on_responses` saw.
 struct rx_front_image_report {
-    bool attached = false;            ///< false: `config` invalid, nothing run
-    std::uint32_t posted = 0;         ///< buffers posted before the backend wrote
-    std::uint32_t packets = 0;        ///< packets delivered
-    std::uint32_t drops = 0;          ///< packets dropped
-    std::uint32_t violations = 0;     ///< drops that were protocol violations
+    bool attached = false;               ///< false: `config` invalid, nothing run
+    std::uint32_t posted = 0;            ///< buffers posted before the backend wrote
+    std::uint32_t packets = 0;           ///< packets delivered
+    std::uint32_t drops = 0;             ///< packets dropped
+    std::uint32_t violations = 0;        ///< drops that were protocol violations
     std::uint32_t delivered_buffers = 0; ///< buffers handed back inside packets
     std::uint32_t recycled_buffers = 0;  ///< buffers handed back without data (drain included)
     rx_front_error fatal = rx_front_error::none;
-    std::uint32_t defects = 0;        ///< broken invariants (must be 0): a buffer lost or returned twice,
-                                      ///< a delivered fragment outside its page, a bad packet delivered
+    std::uint32_t defects = 0; ///< broken invariants (must be 0): a buffer lost or returned twice,
+                               ///< a delivered fragment outside its page, a bad packet delivered
 };
 
 /// Fuzzing entry point for netfront's RX response handling: a one-page RX ring initialised at
@@ -960,10 +988,9 @@ struct rx_front_image_report {
 /// `start + rsp_count` (which may exceed what was posted). The frontend polls, then drains, and
 /// every invariant is checked: each posted buffer comes back exactly once.
 template <ring_layout Layout = layout::xen_abi>
-[[nodiscard]] rx_front_image_report run_rx_frontend_on_responses(std::uint32_t start, std::uint32_t posted,
-                                                                 std::uint32_t rsp_count,
-                                                                 std::span<const rx_response> responses,
-                                                                 const rx_front_config& config = {}) noexcept
+[[nodiscard]] rx_front_image_report
+run_rx_frontend_on_responses(std::uint32_t start, std::uint32_t posted, std::uint32_t rsp_count,
+                             std::span<const rx_response> responses, const rx_front_config& config = {}) noexcept
 {
     rx_front_image_report rep;
     if (config.max_slots < 1 || config.max_slots > nr_slots_min)
@@ -1029,8 +1056,8 @@ struct tx_front_image_report {
     std::uint32_t completed = 0;    ///< data slots completed by responses
     std::uint32_t packets_done = 0; ///< packets whose every slot completed
     tx_front_error error = tx_front_error::none;
-    std::uint32_t defects = 0;      ///< broken invariants (must be 0): an id lost or freed twice, a
-                                    ///< buffer completed twice or never returned
+    std::uint32_t defects = 0; ///< broken invariants (must be 0): an id lost or freed twice, a
+                               ///< buffer completed twice or never returned
 };
 
 /// Fuzzing entry point for netfront's TX response handling: a one-page TX ring initialised at
@@ -1040,10 +1067,9 @@ struct tx_front_image_report {
 /// `rsp_prod` to `start + rsp_count`. The frontend reclaims, then drains, checking its
 /// invariants: every buffer comes back exactly once, no id is lost.
 template <ring_layout Layout = layout::xen_abi>
-[[nodiscard]] tx_front_image_report run_tx_frontend_on_responses(std::uint32_t start,
-                                                                 std::span<const std::uint8_t> packets,
-                                                                 std::uint32_t rsp_count,
-                                                                 std::span<const tx_response> responses) noexcept
+[[nodiscard]] tx_front_image_report
+run_tx_frontend_on_responses(std::uint32_t start, std::span<const std::uint8_t> packets, std::uint32_t rsp_count,
+                             std::span<const tx_response> responses) noexcept
 {
     tx_front_image_report rep;
     alignas(64) std::array<std::byte, page_size> page{};

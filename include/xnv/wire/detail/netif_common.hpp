@@ -50,8 +50,7 @@ namespace detail {
 
 // An extra-info segment travels in a request or response slot of its own; these reinterpret a
 // private copy of such a slot (never shared memory) bytewise, as Xen's C code does with a cast.
-template <class Slot>
-[[nodiscard]] inline extra_info extra_from_slot(const Slot& s) noexcept
+template <class Slot> [[nodiscard]] inline extra_info extra_from_slot(const Slot& s) noexcept
 {
     static_assert(std::is_trivially_copyable_v<Slot> && sizeof(Slot) >= sizeof(extra_info));
     extra_info e;
@@ -59,8 +58,7 @@ template <class Slot>
     return e;
 }
 
-template <class Slot>
-[[nodiscard]] inline Slot slot_from_extra(const extra_info& e) noexcept
+template <class Slot> [[nodiscard]] inline Slot slot_from_extra(const extra_info& e) noexcept
 {
     static_assert(std::is_trivially_copyable_v<Slot> && sizeof(Slot) >= sizeof(extra_info));
     Slot s{};
