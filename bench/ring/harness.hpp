@@ -18,6 +18,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <sys/resource.h>
 
 namespace xnv_bench {
 
@@ -92,11 +93,22 @@ inline void record_placement_context()
     }
 }
 
-/// Record where the two sides actually ran (each side reads `sched_getcpu()` after pinning).
-inline void record_placement_counters(benchmark::State& state, int front, int back)
+/// Involuntary context switches of the calling thread so far: how often another task took its
+/// CPU. A repetition during which either side was switched out measured the machine's other
+/// load as much as the ring; the count is kept with each repetition so that can be seen.
+inline long preemptions_self() noexcept
+{
+    rusage ru{};
+    return getrusage(RUSAGE_THREAD, &ru) == 0 ? ru.ru_nivcsw : 0;
+}
+
+/// Record where the two sides actually ran (each side reads `sched_getcpu()` after pinning)
+/// and how often they were preempted while measuring.
+inline void record_placement_counters(benchmark::State& state, int front, int back, long preempted)
 {
     state.counters["front_cpu"] = benchmark::Counter(front);
     state.counters["back_cpu"] = benchmark::Counter(back);
+    state.counters["preempted"] = benchmark::Counter(static_cast<double>(preempted));
 }
 
 } // namespace xnv_bench

@@ -34,6 +34,8 @@ struct control {
     alignas(cache_line) std::atomic<bool> back_ready{false};
     std::atomic<int> back_cpu{-1};
     std::atomic<bool> back_pinned{false};
+    /// The back end's involuntary context switches between being ready and stopping.
+    std::atomic<long> back_preempted{0};
     /// Written once by the front end after its timed loop: how much it sent in all.
     alignas(cache_line) std::atomic<std::uint64_t> total{~std::uint64_t{0}};
     /// Written once by the back end before it exits.
@@ -49,7 +51,9 @@ public:
         : t_([&ctl, body]() mutable {
               ctl.back_pinned.store(pin_self(back_cpu), std::memory_order_relaxed);
               ctl.back_cpu.store(sched_getcpu(), std::memory_order_relaxed);
+              const long before = preemptions_self();
               body();
+              ctl.back_preempted.store(preemptions_self() - before, std::memory_order_relaxed);
           })
     {
     }
@@ -69,10 +73,10 @@ void await_ready(control& ctl) noexcept
 }
 
 /// Common end of every benchmark: placement, validation verdicts.
-void finish(benchmark::State& state, const control& ctl, int front, bool front_failed, bool back_failed,
-            std::uint64_t sent)
+void finish(benchmark::State& state, const control& ctl, int front, long front_preempted, bool front_failed,
+            bool back_failed, std::uint64_t sent)
 {
-    record_placement_counters(state, front, ctl.back_cpu.load());
+    record_placement_counters(state, front, ctl.back_cpu.load(), front_preempted + ctl.back_preempted.load());
     if (!ctl.back_pinned.load())
         state.SkipWithError("could not pin the back end's thread to its CPU");
     else if (front_failed || back_failed)
@@ -95,6 +99,7 @@ void bm_stream(benchmark::State& state)
     bool back_failed = false;
     std::uint64_t sent = 0;
     bool front_failed = false;
+    long front_preempted = 0;
     {
         back_thread consumer(ctl, [&] {
             typename Q::consumer c(q);
@@ -124,6 +129,7 @@ void bm_stream(benchmark::State& state)
         });
         typename Q::producer p(q);
         await_ready(ctl);
+        const long preempted_before = preemptions_self();
 
         std::uint64_t seq = 0;
         for (auto _ : state) {
@@ -145,6 +151,7 @@ void bm_stream(benchmark::State& state)
                 seq += Batch;
             }
         }
+        front_preempted = preemptions_self() - preempted_before;
         sent = seq;
         front_failed = p.failed();
         ctl.total.store(sent, std::memory_order_release);
@@ -152,7 +159,7 @@ void bm_stream(benchmark::State& state)
     state.SetItemsProcessed(static_cast<std::int64_t>(sent));
     state.counters["capacity"] = benchmark::Counter(stream_capacity);
     state.counters["batch"] = benchmark::Counter(Batch);
-    finish(state, ctl, sched_getcpu(), front_failed, back_failed, sent);
+    finish(state, ctl, sched_getcpu(), front_preempted, front_failed, back_failed, sent);
 }
 
 // ------------------------------------------------------------------------ rr
@@ -168,6 +175,7 @@ void bm_rr(benchmark::State& state)
     control ctl;
     bool back_failed = false;
     bool front_failed = false;
+    long front_preempted = 0;
     bool bad = false;
     std::uint64_t completed = 0;
     {
@@ -190,6 +198,7 @@ void bm_rr(benchmark::State& state)
         });
         typename P::front f(s);
         await_ready(ctl);
+        const long preempted_before = preemptions_self();
 
         std::uint16_t next_id = 0;
         std::uint16_t expect_id = 0;
@@ -211,6 +220,7 @@ void bm_rr(benchmark::State& state)
             if (f.failed())
                 break;
         }
+        front_preempted = preemptions_self() - preempted_before;
         // Untimed: collect what is still outstanding, then tell the back end it has all.
         while (completed < sent && !f.failed())
             completed += f.receive(rr_budget, expect_id, bad);
@@ -221,7 +231,7 @@ void bm_rr(benchmark::State& state)
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
     state.counters["window"] = benchmark::Counter(rr_window);
     state.counters["budget"] = benchmark::Counter(rr_budget);
-    finish(state, ctl, sched_getcpu(), front_failed, back_failed, completed);
+    finish(state, ctl, sched_getcpu(), front_preempted, front_failed, back_failed, completed);
 }
 
 // ------------------------------------------------------------------------ pingpong
@@ -237,6 +247,7 @@ void bm_pingpong(benchmark::State& state)
     control ctl;
     bool back_failed = false;
     bool front_failed = false;
+    long front_preempted = 0;
     std::uint64_t seq = 0;
     {
         back_thread echo(ctl, [&] {
@@ -263,6 +274,7 @@ void bm_pingpong(benchmark::State& state)
         });
         typename P::front f(s);
         await_ready(ctl);
+        const long preempted_before = preemptions_self();
 
         bool bad = false;
         for (auto _ : state) {
@@ -277,11 +289,12 @@ void bm_pingpong(benchmark::State& state)
             bad |= v != seq;
             ++seq;
         }
+        front_preempted = preemptions_self() - preempted_before;
         f.send(pingpong_stop);
         front_failed = f.failed() || bad;
     }
     state.SetItemsProcessed(static_cast<std::int64_t>(seq));
-    finish(state, ctl, sched_getcpu(), front_failed, back_failed, seq);
+    finish(state, ctl, sched_getcpu(), front_preempted, front_failed, back_failed, seq);
 }
 
 // ------------------------------------------------------------------------ registration

@@ -65,8 +65,8 @@ def script(panels, out, title, width, height_per_panel):
             lines.append("set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead dashtype 2 lc rgb '#444444'")
         else:
             lines.append("unset arrow 1")
-        lines.append(f"plot {gp_quote(data)} using 0:2:3:4:xticlabels(1) with boxerrorbars lc rgb '#3b6ea8', "
-                     f"'' using 0:4:(sprintf('%.3g', $2)) with labels offset 0,0.8 font ',9'")
+        lines.append(f"plot {gp_quote(data)} using 0:2:3:4:(0.6):xticlabels(1) with boxerrorbars lc rgb '#3b6ea8', "
+                     f"'' using 0:2:(sprintf('%.3g', $2)) with labels offset -2.5,0.7 font ',9'")
     lines.append("unset multiplot")
     return "\n".join(lines) + "\n"
 
@@ -81,10 +81,12 @@ def main():
     ap.add_argument("--title", help="title above all panels")
     ap.add_argument("--width", type=int, default=760)
     ap.add_argument("--panel-height", type=int, default=260)
+    ap.add_argument("--drop-if-nonzero", action="append", default=[], metavar="COUNTER",
+                    help="leave out repetitions where COUNTER is non-zero (repeatable)")
     args = ap.parse_args()
 
     try:
-        rows = gr.load(args.json)
+        rows = gr.load(args.json, args.drop_if_nonzero)
         with tempfile.TemporaryDirectory(prefix="gbench-plot-") as tmp:
             panels = []
             for i, spec in enumerate(args.panel):

@@ -39,9 +39,10 @@ def _to_ns(value, unit):
     return value * {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}[unit]
 
 
-def load(paths):
+def load(paths, drop_if_nonzero=()):
     """Every per-repetition entry of every file, as dicts with keys
-    workload, impl, file, rep, and the entry's own fields (times converted to ns)."""
+    workload, impl, file, rep, and the entry's own fields (times converted to ns).
+    Entries where any counter named in `drop_if_nonzero` is present and non-zero are left out."""
     rows = []
     for file_index, path in enumerate(paths):
         try:
@@ -51,6 +52,8 @@ def load(paths):
             raise ResultError(f"{path}: cannot read Google Benchmark JSON: {e}") from e
         for b in doc.get("benchmarks", []):
             if b.get("run_type", "iteration") != "iteration" or b.get("error_occurred"):
+                continue
+            if any(b.get(c, 0) for c in drop_if_nonzero):
                 continue
             workload, impl = split_name(b.get("run_name", b["name"]))
             row = dict(b)
@@ -81,6 +84,8 @@ class Workload:
         self.name = workload
         self.metric = metric or default_metric(rows)
         self.samples = {}
+        # Registration order (family_index), whatever order interleaved repetitions ran in.
+        rows = sorted(rows, key=lambda r: (r.get("family_index", 0), r["file"], r["rep"]))
         for r in rows:
             if self.metric not in r:
                 raise ResultError(f"{workload}/{r['impl']}: no metric '{self.metric}' in the results")
@@ -129,7 +134,10 @@ def si(value, unit=""):
 
 def fmt_metric(value, metric):
     if metric in TIME_METRICS:
-        return f"{value:.3g} ns" if value < 1e4 else f"{value / 1e3:.3g} us"
+        for factor, unit in ((1e9, "s"), (1e6, "ms"), (1e3, "us")):
+            if value >= factor:
+                return f"{value / factor:.3g} {unit}"
+        return f"{value:.3g} ns"
     if metric.endswith("_per_second"):
         return si(value, "/s")
     return si(value)

@@ -46,7 +46,7 @@ def table(w, baselines):
         cells = [f"`{impl}`", gr.fmt_metric(w.median(impl), w.metric),
                  f"{gr.fmt_metric(lo, w.metric)} – {gr.fmt_metric(hi, w.metric)}", str(len(w.values(impl)))]
         for b in baselines:
-            cells.append("1" if impl == b else ratio_cell(w.speedups(impl, b)))
+            cells.append("(baseline)" if impl == b else ratio_cell(w.speedups(impl, b)))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -60,16 +60,23 @@ def main():
     ap.add_argument("--target", action="append", default=[], nargs=3, metavar=("IMPL", "BASELINE", "X"),
                     help="report whether IMPL's median speed-up over BASELINE is >= X (repeatable)")
     ap.add_argument("--title", help="a heading line printed above the table")
+    ap.add_argument("--drop-if-nonzero", action="append", default=[], metavar="COUNTER",
+                    help="leave out repetitions where COUNTER is non-zero (repeatable)")
+    ap.add_argument("--skip-missing", action="store_true",
+                    help="ignore baselines and targets naming implementations not in the results")
     args = ap.parse_args()
 
     try:
-        w = gr.Workload(gr.load(args.json), args.workload, args.metric)
+        w = gr.Workload(gr.load(args.json, args.drop_if_nonzero), args.workload, args.metric)
+        if args.skip_missing:
+            args.baseline = [b for b in args.baseline if b in w.samples]
+            args.target = [t for t in args.target if t[0] in w.samples and t[1] in w.samples]
         for b in args.baseline:
             w.require(b)
+        targets = [parse_target(t) for t in args.target]
         if args.title:
             print(f"{args.title}\n")
         print(table(w, args.baseline))
-        targets = [parse_target(t) for t in args.target]
         if targets:
             print()
         for impl, base, want in targets:
