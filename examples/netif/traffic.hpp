@@ -85,6 +85,30 @@ struct test_header {
 };
 static_assert(sizeof(test_header) == test_header_bytes);
 
+/// Writes a test record (the test header and `payload` bytes, no Ethernet header) into `out`:
+/// what a test frame carries after its Ethernet header, and what a TCP-framed generator puts in
+/// a segment's payload. Returns the record length, or 0 when `out` is too small or the payload
+/// too large.
+inline std::size_t build_test_record(std::span<std::byte> out, std::uint16_t flow, std::uint64_t seq,
+                                      std::size_t payload) noexcept
+{
+    const std::size_t len = test_header_bytes + payload;
+    if (payload > max_payload_bytes || out.size() < len)
+        return 0;
+    std::byte* body = out.data() + test_header_bytes;
+    const auto& block = detail::pattern_block();
+    for (std::size_t done = 0, off = (seq * 61) % 4096; done < payload;) {
+        const std::size_t n = std::min(payload - done, block.size() - off);
+        std::memcpy(body + done, block.data() + off, n);
+        done += n;
+        off = 0;
+    }
+    const test_header h{test_magic, flow, 0, seq, static_cast<std::uint32_t>(payload),
+                        detail::checksum({body, payload}, header_seed(flow, seq, payload))};
+    std::memcpy(out.data(), &h, sizeof h);
+    return len;
+}
+
 /// Writes a test frame of `payload` bytes into `out`; returns the frame length, or 0 when `out`
 /// is too small or the payload too large.
 inline std::size_t build_test_frame(std::span<std::byte> out, const std::array<std::uint8_t, 6>& dst,
@@ -98,17 +122,7 @@ inline std::size_t build_test_frame(std::span<std::byte> out, const std::array<s
     std::memcpy(out.data() + 6, src.data(), 6);
     out[12] = static_cast<std::byte>(test_ethertype >> 8);
     out[13] = static_cast<std::byte>(test_ethertype & 0xff);
-    std::byte* body = out.data() + test_frame_overhead;
-    const auto& block = detail::pattern_block();
-    for (std::size_t done = 0, off = (seq * 61) % 4096; done < payload;) {
-        const std::size_t n = std::min(payload - done, block.size() - off);
-        std::memcpy(body + done, block.data() + off, n);
-        done += n;
-        off = 0;
-    }
-    const test_header h{test_magic, flow, 0, seq, static_cast<std::uint32_t>(payload),
-                        detail::checksum({body, payload}, header_seed(flow, seq, payload))};
-    std::memcpy(out.data() + eth_header_bytes, &h, sizeof h);
+    build_test_record(out.subspan(eth_header_bytes), flow, seq, payload);
     return len;
 }
 
@@ -126,6 +140,25 @@ enum class frame_verdict : std::uint8_t { ok, not_test_frame, truncated, corrupt
     return "unknown";
 }
 
+/// Checks the test record at the start of `bytes` (which may hold more after it: records
+/// follow each other in a TCP-framed stream). On `ok`, `hdr` holds its header and the record
+/// is `test_header_bytes + hdr.len` bytes long; `truncated` means `bytes` ends inside it.
+[[nodiscard]] inline frame_verdict check_test_record(std::span<const std::byte> bytes, test_header& hdr) noexcept
+{
+    if (bytes.size() < test_header_bytes)
+        return frame_verdict::truncated;
+    std::memcpy(&hdr, bytes.data(), sizeof hdr);
+    if (hdr.magic != test_magic)
+        return frame_verdict::not_test_frame;
+    if (hdr.reserved != 0) // not covered by the checksum: must be exactly as sent
+        return frame_verdict::corrupted;
+    if (bytes.size() - test_header_bytes < hdr.len)
+        return frame_verdict::truncated;
+    const std::uint32_t got = detail::checksum(bytes.subspan(test_header_bytes, hdr.len),
+                                               header_seed(hdr.flow, hdr.seq, hdr.len));
+    return got == hdr.csum ? frame_verdict::ok : frame_verdict::corrupted;
+}
+
 /// Checks a frame's header and checksum; on `ok`, `hdr` holds its header.
 [[nodiscard]] inline frame_verdict check_test_frame(std::span<const std::byte> frame, test_header& hdr) noexcept
 {
@@ -133,16 +166,10 @@ enum class frame_verdict : std::uint8_t { ok, not_test_frame, truncated, corrupt
         frame[12] != static_cast<std::byte>(test_ethertype >> 8) ||
         frame[13] != static_cast<std::byte>(test_ethertype & 0xff))
         return frame_verdict::not_test_frame;
-    std::memcpy(&hdr, frame.data() + eth_header_bytes, sizeof hdr);
-    if (hdr.magic != test_magic)
-        return frame_verdict::not_test_frame;
-    if (hdr.reserved != 0) // not covered by the checksum: must be exactly as sent
-        return frame_verdict::corrupted;
-    if (test_frame_overhead + std::size_t{hdr.len} != frame.size())
-        return frame_verdict::truncated;
-    const std::uint32_t got =
-        detail::checksum(frame.subspan(test_frame_overhead), header_seed(hdr.flow, hdr.seq, hdr.len));
-    return got == hdr.csum ? frame_verdict::ok : frame_verdict::corrupted;
+    const frame_verdict v = check_test_record(frame.subspan(eth_header_bytes), hdr);
+    if (v == frame_verdict::ok && test_frame_overhead + std::size_t{hdr.len} != frame.size())
+        return frame_verdict::truncated; // padded: longer than the header says
+    return v;
 }
 
 /// Loss, duplication and reordering per flow, from sequence numbers alone.
