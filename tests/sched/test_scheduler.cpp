@@ -102,34 +102,42 @@ TEST_CASE("a flooding tasklet does not starve a trickle on the same worker")
 {
     tasklet_scheduler sched(scheduler_config{.workers = 1, .budgets = {.tasklet_budget = 64, .round_budget = 300}});
     std::atomic<bool> flooding{true};
-    std::atomic<std::uint64_t> flood_runs{0};
-    std::atomic<std::uint64_t> worst_wait{0}; // flood runs between a trickle schedule and its run
-    std::atomic<std::uint64_t> scheduled_at{0};
+    // Flood runs that started while the trickle was queued, since its last run; and the most.
+    // Both tasklets run on the one worker thread, so these are only written there.
+    std::atomic<std::uint64_t> streak{0};
+    std::atomic<std::uint64_t> worst{0};
     std::atomic<std::uint32_t> budget_seen{0};
+    tasklet* trickle_ptr = nullptr;
     tasklet flood(sched.worker(0), queue_kind::rx, [&](std::uint32_t budget) {
         budget_seen.store(budget, std::memory_order_relaxed);
-        flood_runs.fetch_add(1, std::memory_order_relaxed);
+        if (trickle_ptr->scheduled()) {
+            const auto n = streak.load(std::memory_order_relaxed) + 1;
+            streak.store(n, std::memory_order_relaxed);
+            worst.store(std::max(worst.load(std::memory_order_relaxed), n), std::memory_order_relaxed);
+        }
         return flooding.load(std::memory_order_relaxed) ? poll_result::more(budget) : poll_result::finished(0);
     });
     tasklet trickle(sched.worker(0), queue_kind::rx, [&](std::uint32_t) {
-        const std::uint64_t waited = flood_runs.load(std::memory_order_relaxed) -
-                                     scheduled_at.load(std::memory_order_relaxed);
-        worst_wait.store(std::max(worst_wait.load(std::memory_order_relaxed), waited), std::memory_order_relaxed);
+        streak.store(0, std::memory_order_relaxed);
         return poll_result::finished(1);
     });
+    trickle_ptr = &trickle;
     REQUIRE(flood.schedule());
     constexpr int trickles = 200;
     bool all_ran = true;
     for (int i = 1; i <= trickles && all_ran; ++i) {
-        scheduled_at.store(flood_runs.load(std::memory_order_relaxed), std::memory_order_relaxed);
         trickle.schedule();
         all_ran = eventually([&] { return trickle.stats().runs == static_cast<std::uint64_t>(i); });
     }
     flooding.store(false, std::memory_order_relaxed);
     CHECK(all_ran);
     CHECK(trickle.stats().runs == trickles);
-    // The trickle runs in the round after it was scheduled: at most a round of flood runs first.
-    CHECK(worst_wait.load() <= 6);
+    // Once queued, the trickle runs in the next round, ahead of the re-queued flood. `scheduled()`
+    // turns true a little before the push that queues it is visible (a cache-line transfer or
+    // two, during which a flood run of 64 empty items can start several times), so the bound
+    // here is loose; starvation would show as thousands of runs or a trickle that never runs.
+    // The exact order is checked deterministically in test_tasklet.cpp.
+    CHECK(worst.load() <= 64);
     CHECK(budget_seen.load() == 64);
     REQUIRE(eventually([&] { return !flood.scheduled(); }));
     CHECK(sched.stats(0).squeezes >= static_cast<std::uint64_t>(trickles));

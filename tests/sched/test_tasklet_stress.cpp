@@ -42,7 +42,7 @@ TEST_CASE("tasklet rules hold with many threads scheduling, disabling, moving an
 {
     xnv::tasklet_scheduler sched(xnv::scheduler_config{.workers = 3, .idle_spin = std::chrono::microseconds(2)});
     constexpr int n_tasklets = 6;
-    constexpr int ops = 6000;
+    constexpr int ops = 40000;
     std::array<probe, n_tasklets> p;
     for (int i = 0; i < n_tasklets; ++i) {
         probe* pr = &p[i];
