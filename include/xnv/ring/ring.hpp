@@ -369,19 +369,21 @@ private:
 
     ring_count validate(std::uint32_t prod) noexcept
     {
-        // Backwards: behind a value already seen (signed distance, correct across the wrap).
-        if (static_cast<std::int32_t>(prod - in_seen_) < 0) {
-            error_ = ring_error::index_backwards;
-            return {0, error_};
-        }
-        const std::uint32_t bound = peer_bound();
-        const std::uint32_t unconsumed = prod - in_cons_;
-        if (unconsumed > bound) {
-            error_ = ring_error::index_overrun;
+        // Legitimate iff in_seen_ <= prod <= in_cons_ + peer_bound() in modular order. Both ends
+        // only move forward and are at most a ring (2^31 slots) apart, so one unsigned compare
+        // of distances from in_seen_ decides, across the wrap and also for a full ring of 2^31
+        // slots, whose distance a signed comparison would already read as negative.
+        const std::uint32_t ahead = prod - in_seen_;
+        const std::uint32_t room = in_cons_ + peer_bound() - in_seen_;
+        if (ahead > room) {
+            // Which way the index went only names the error: the nearer reading wins.
+            const std::uint32_t past_bound = ahead - room;
+            const std::uint32_t behind = 0u - ahead;
+            error_ = past_bound <= behind ? ring_error::index_overrun : ring_error::index_backwards;
             return {0, error_};
         }
         in_seen_ = prod;
-        return {unconsumed, ring_error::none};
+        return {prod - in_cons_, ring_error::none};
     }
 
     std::byte* base_;
