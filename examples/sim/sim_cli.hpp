@@ -103,7 +103,7 @@ inline cli make_cli(options& o)
         .integer("--min-improvement-pct", o.min_improvement_pct, 0, 99,
                  "hysteresis: a rebalancing move must cut the load spread by more than this share")
         .text("--json", o.json_file, {}, "write the results as JSON to this file")
-        .text("--out", o.out_dir, {}, "directory for the CSV data of paper and sweep");
+        .text("--out", o.out_dir, {}, "directory for CSV data: paper and sweep results, the timeline of single");
     return c;
 }
 

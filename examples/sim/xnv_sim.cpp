@@ -149,6 +149,20 @@ int single(const options& o)
     print_summary(o, sim, o.policy, r);
     if (!o.json_file.empty())
         write_file(o.json_file, to_json(o, sim, o.policy, r));
+    if (!o.out_dir.empty()) {
+        // The run over time, one line per dispatcher sample (none for policies that never sample).
+        std::string csv = "time_ms,offered_gbps,handled_gbps,busy_cpus,active_workers\n";
+        xnv::nanos prev{0};
+        for (const auto& t : r.timeline) {
+            const double secs = static_cast<double>((t.at - prev).count()) / 1e9;
+            csv += fmt::format("{:.3f},{:.6f},{:.6f},{:.6f},{}\n", static_cast<double>(t.at.count()) / 1e6,
+                               static_cast<double>(t.offered_bytes) * 8 / secs / 1e9,
+                               static_cast<double>(t.handled_bytes) * 8 / secs / 1e9,
+                               static_cast<double>(t.busy.count()) / 1e9 / secs, t.active_workers);
+            prev = t.at;
+        }
+        write_file(out_path(o, "sim-timeline.csv"), csv);
+    }
     return 0;
 }
 

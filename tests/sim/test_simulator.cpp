@@ -348,6 +348,13 @@ TEST_CASE("simulator: the dispatcher is sampled at its interval with each source
     CHECK(log.last[0].busy == 20 * 2000ns + 20 * 1500ns); // each: 500 + 300 + 200 + 1000 + 1500 B
     CHECK(r.sources[0].final_cpu == 0);
     CHECK(r.sources[1].final_cpu == 1);
+    // The timeline has one entry per sample, with the interval's arrivals and handled work.
+    REQUIRE(r.timeline.size() == 5);
+    CHECK(r.timeline[4].at == 10ms);
+    CHECK(r.timeline[4].offered_bytes == 33000);
+    CHECK(r.timeline[4].handled_bytes == 33000);
+    CHECK(r.timeline[4].busy == 20 * 3500ns + 2 * 3500ns);
+    CHECK(r.timeline[4].active_workers == 2);
 }
 
 TEST_CASE("simulator: a policy without a sample interval is never sampled")
@@ -356,6 +363,7 @@ TEST_CASE("simulator: a policy without a sample interval is never sampled")
     fixed_map_log log;
     const auto r = sim.run(fixed_map({}, nanos::zero(), &log), armed);
     CHECK(log.samples == 0);
+    CHECK(r.timeline.empty());
     CHECK(r.decisions.size() == 2); // the two connects
 }
 

@@ -111,6 +111,16 @@ struct run_record {
     friend constexpr bool operator==(const run_record&, const run_record&) = default;
 };
 
+/// What happened between two dispatcher samples (recorded at each sample, for time plots).
+struct interval_record {
+    nanos at{0};                      ///< the sample's time (the interval ends here)
+    std::uint64_t offered_bytes = 0;  ///< arrivals in the interval, dropped or not
+    std::uint64_t handled_bytes = 0;  ///< bytes tasklet runs completed
+    nanos busy{0};                    ///< CPU time started in the interval, all CPUs together
+    std::uint32_t active_workers = 0; ///< the policy's active workers after the sample
+    friend constexpr bool operator==(const interval_record&, const interval_record&) = default;
+};
+
 /// The outcome of one run. Counters cover the measured window [warmup, duration]; `moves_log`
 /// and `decisions` cover the whole run.
 struct sim_result {
@@ -121,6 +131,7 @@ struct sim_result {
     latency_summary latency; ///< over every source's packets together
     std::vector<move_record> moves_log;
     std::vector<decision_record> decisions;
+    std::vector<interval_record> timeline; ///< one entry per dispatcher sample
     std::uint64_t events = 0; ///< discrete events processed
 
     [[nodiscard]] nanos window() const noexcept { return duration - warmup; }

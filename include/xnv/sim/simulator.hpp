@@ -339,6 +339,7 @@ private:
     {
         auto& st = sources_[s];
         const bool m = measured(now());
+        interval_offered_ += it.bytes;
         if (m) {
             st.result.offered_packets += it.packets;
             st.result.offered_bytes += it.bytes;
@@ -587,9 +588,16 @@ private:
     void on_sample()
     {
         const auto n = static_cast<std::uint32_t>(sources_.size());
-        for (std::uint32_t s = 0; s < n; ++s)
+        interval_record rec{now(), interval_offered_, 0, nanos::zero(), 0};
+        for (std::uint32_t s = 0; s < n; ++s) {
             samples_[s].source = s;
+            rec.handled_bytes += samples_[s].bytes;
+            rec.busy += samples_[s].busy;
+        }
         dispatch_.sample(std::span<const source_sample>(samples_));
+        rec.active_workers = dispatch_.active_workers();
+        timeline_.push_back(rec);
+        interval_offered_ = 0;
         for (auto& x : samples_)
             x = source_sample{};
         schedule_sample();
@@ -619,6 +627,7 @@ private:
             r.sources.push_back(std::move(st.result));
         }
         r.latency = summarise(all);
+        r.timeline = std::move(timeline_);
         for (auto& c : cpus_)
             r.cpus.push_back(c.result);
         return r;
@@ -632,6 +641,8 @@ private:
     std::vector<source_state> sources_;
     std::vector<C> coalescers_;
     std::vector<source_sample> samples_;
+    std::uint64_t interval_offered_ = 0;
+    std::vector<interval_record> timeline_;
     event_queue<event> events_;
 };
 
