@@ -75,6 +75,12 @@ public:
     using in_type = std::conditional_t<Side == ring_side::front, Rsp, Req>;
     static constexpr ring_side side = Side;
     static constexpr std::size_t slot_bytes = sizeof(ring_slot<Req, Rsp>);
+    /// The alignment the memory must have: the layout's, or the entry types' if stricter (the
+    /// slots follow the header at multiples of their size, so they inherit the base's alignment).
+    static constexpr std::size_t required_alignment =
+        std::max(Layout::required_alignment, alignof(ring_slot<Req, Rsp>));
+    static_assert(Layout::header_bytes % alignof(ring_slot<Req, Rsp>) == 0,
+                  "entry types aligned more strictly than the header size would leave the slots misaligned");
 
     /// Attach to a ring whose header is already initialised, with private indices at `start`
     /// (Xen's `FRONT_RING_ATTACH`/`BACK_RING_ATTACH`).
@@ -83,9 +89,9 @@ public:
         : base_(memory.data()), size_(ring_entries_for<Req, Rsp, Layout>(memory.size())), mask_(size_ - 1),
           out_pvt_(start), out_pub_(start), in_cons_(start), in_seen_(start)
     {
-        if (reinterpret_cast<std::uintptr_t>(memory.data()) % Layout::required_alignment != 0)
-            throw std::invalid_argument("xnv: ring memory must be aligned to " +
-                                        std::to_string(Layout::required_alignment) + " bytes");
+        if (reinterpret_cast<std::uintptr_t>(memory.data()) % required_alignment != 0)
+            throw std::invalid_argument("xnv: ring memory must be aligned to " + std::to_string(required_alignment) +
+                                        " bytes");
         if (size_ == 0)
             throw std::invalid_argument("xnv: ring memory of " + std::to_string(memory.size()) +
                                         " bytes holds no slot after the " + std::to_string(Layout::header_bytes) +
