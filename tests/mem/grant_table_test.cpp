@@ -13,7 +13,6 @@ using namespace xnv::mem;
 
 namespace {
 
-constexpr domain_id front_dom = 7;
 constexpr domain_id back_dom = 1;
 constexpr grant_geometry geometry{.refs = 8, .pages = 4};
 

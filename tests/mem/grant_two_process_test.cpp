@@ -23,7 +23,6 @@ using namespace xnv::mem;
 
 namespace {
 
-constexpr domain_id front_dom = 3;
 constexpr domain_id back_dom = 0;
 constexpr grant_geometry geometry{.refs = 16, .pages = 8};
 
