@@ -43,11 +43,9 @@ constexpr std::uint32_t reference_entries(std::size_t bytes, std::size_t header,
     return static_cast<std::uint32_t>(p);
 }
 
-constexpr std::array<std::size_t, 14> sizes{0,    1,    63,    64,    65,    100,    255,
-                                             1024, 4096, 4097, 8192, 12288, 65536, 1u << 20};
+constexpr std::array<std::size_t, 14> sizes{0, 1, 63, 64, 65, 100, 255, 1024, 4096, 4097, 8192, 12288, 65536, 1u << 20};
 
-template <class Req, class Rsp, class L>
-void check_entries()
+template <class Req, class Rsp, class L> void check_entries()
 {
     constexpr std::size_t slot = sizeof(xnv::ring_slot<Req, Rsp>);
     for (std::size_t bytes : sizes) {
@@ -69,11 +67,26 @@ void check_entries()
 TEST_CASE_TEMPLATE("ring_entries_for is the largest power of two that fits after the header", L, xnv::layout::xen_abi,
                    xnv::layout::padded)
 {
-    SUBCASE("1-byte entries") { check_entries<one_byte, one_byte, L>(); }
-    SUBCASE("3-byte entries") { check_entries<three_bytes, one_byte, L>(); }
-    SUBCASE("12-byte requests, 4-byte responses (netif TX)") { check_entries<twelve_bytes, four_bytes, L>(); }
-    SUBCASE("4-byte requests, 24-byte responses") { check_entries<four_bytes, twenty_four_bytes, L>(); }
-    SUBCASE("100-byte entries") { check_entries<hundred_bytes, hundred_bytes, L>(); }
+    SUBCASE("1-byte entries")
+    {
+        check_entries<one_byte, one_byte, L>();
+    }
+    SUBCASE("3-byte entries")
+    {
+        check_entries<three_bytes, one_byte, L>();
+    }
+    SUBCASE("12-byte requests, 4-byte responses (netif TX)")
+    {
+        check_entries<twelve_bytes, four_bytes, L>();
+    }
+    SUBCASE("4-byte requests, 24-byte responses")
+    {
+        check_entries<four_bytes, twenty_four_bytes, L>();
+    }
+    SUBCASE("100-byte entries")
+    {
+        check_entries<hundred_bytes, hundred_bytes, L>();
+    }
 }
 
 TEST_CASE("one 4 KiB page of the Xen layout holds the slot counts Xen's headers give")
@@ -148,6 +161,28 @@ TEST_CASE_TEMPLATE("init_shared_ring rejects memory smaller than the header", L,
     CHECK_THROWS_WITH_AS((xnv::init_shared_ring<twelve_bytes, four_bytes, L>(mem.span().first(L::header_bytes - 1))),
                          doctest::Contains("smaller than the ring header"), std::invalid_argument);
     CHECK_NOTHROW((xnv::init_shared_ring<twelve_bytes, four_bytes, L>(mem.span().first(L::header_bytes))));
+}
+
+} // namespace
+
+namespace {
+
+struct alignas(16) sixteen_aligned {
+    std::uint64_t a, b;
+};
+
+TEST_CASE("memory aligned for the layout but not for the entry type is rejected")
+{
+    // xen_abi asks for 8-byte alignment; slots of a 16-byte-aligned type handed out by
+    // reserve_slot/peek_shared would be misaligned on a base that is 8 mod 16.
+    xnv_test::aligned_region mem(8192);
+    using front = xnv::front_ring<sixteen_aligned, sixteen_aligned>;
+    using back = xnv::back_ring<sixteen_aligned, sixteen_aligned>;
+    const auto off = mem.span().subspan(8, 4096);
+    CHECK_THROWS_WITH_AS(front{off}, doctest::Contains("aligned to 16 bytes"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(back{off}, doctest::Contains("aligned to 16 bytes"), std::invalid_argument);
+    front f(xnv::ring_init, mem.span().subspan(16, 4096));
+    CHECK(reinterpret_cast<std::uintptr_t>(f.reserve_slot(1)) % alignof(sixteen_aligned) == 0);
 }
 
 } // namespace

@@ -8,6 +8,8 @@
 
 #include <array>
 
+#include <sys/mman.h>
+
 namespace {
 
 using xnv::ring_count;
@@ -20,13 +22,16 @@ using xnv_test::stamped_response;
 
 #define LAYOUTS xnv::layout::xen_abi, xnv::layout::padded
 
-template <class L>
-void write_req_prod(ring_pair<L>& p, std::uint32_t v)
+void write_word(std::span<std::byte> ring, std::size_t offset, std::uint32_t v)
+{
+    header_word(ring, offset).store(v, std::memory_order_release);
+}
+
+template <class L> void write_req_prod(ring_pair<L>& p, std::uint32_t v)
 {
     header_word(p.mem.span(), L::req_prod_offset).store(v, std::memory_order_release);
 }
-template <class L>
-void write_rsp_prod(ring_pair<L>& p, std::uint32_t v)
+template <class L> void write_rsp_prod(ring_pair<L>& p, std::uint32_t v)
 {
     header_word(p.mem.span(), L::rsp_prod_offset).store(v, std::memory_order_release);
 }
@@ -365,6 +370,66 @@ TEST_CASE_TEMPLATE("garbage in the header padding and slots beyond the published
     std::array<stamped, 8> out{};
     CHECK(p.back.consume(out) == ring_count{1, ring_error::none});
     CHECK(out[0].seq == 1);
+}
+
+} // namespace
+
+namespace {
+
+struct byte_entry {
+    std::uint8_t b;
+};
+
+// A ring of 2^31 one-byte slots (the largest ring_entries_for derives) over 2 GiB of address
+// space that is reserved, not touched: only the header page is ever written.
+class huge_mapping {
+public:
+    static constexpr std::size_t bytes = xnv::layout::xen_abi::header_bytes + (std::size_t{1} << 31);
+    huge_mapping()
+        : p_(::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0))
+    {
+        REQUIRE(p_ != MAP_FAILED);
+    }
+    huge_mapping(const huge_mapping&) = delete;
+    huge_mapping& operator=(const huge_mapping&) = delete;
+    ~huge_mapping() { ::munmap(p_, bytes); }
+    [[nodiscard]] std::span<std::byte> span() const noexcept { return {static_cast<std::byte*>(p_), bytes}; }
+
+private:
+    void* p_;
+};
+
+TEST_CASE("a full ring of 2^31 slots is legitimate, not an index moving backwards")
+{
+    // Half the index space ahead of what was seen looks negative as a signed distance; it is
+    // still exactly one full ring, which a correct peer may publish.
+    huge_mapping m;
+    xnv::front_ring<byte_entry, byte_entry> front(xnv::ring_init, m.span(), 5);
+    xnv::back_ring<byte_entry, byte_entry> back(m.span(), 5);
+    REQUIRE(front.size() == 0x80000000u);
+    front.commit(0x80000000u);
+    CHECK(front.full());
+    (void)front.push();
+    CHECK(back.pending() == ring_count{0x80000000u, ring_error::none});
+    CHECK(back.discard() == ring_count{0x80000000u, ring_error::none});
+    back.commit(0x80000000u);
+    (void)back.push();
+    CHECK(front.pending() == ring_count{0x80000000u, ring_error::none});
+    CHECK(front.discard() == ring_count{0x80000000u, ring_error::none});
+    CHECK(front.free_slots() == 0x80000000u);
+
+    SUBCASE("one beyond the full ring is still an overrun")
+    {
+        front.commit(0x80000000u);
+        (void)front.push();
+        write_word(m.span(), xnv::layout::xen_abi::req_prod_offset, 5u + 0x80000000u + 0x80000000u + 1u);
+        CHECK(back.pending() == ring_count{0, ring_error::index_overrun});
+    }
+    SUBCASE("one behind what was seen is still backwards")
+    {
+        write_word(m.span(), xnv::layout::xen_abi::req_prod_offset, 5u + 0x80000000u - 1u);
+        CHECK(back.pending() == ring_count{0, ring_error::index_backwards});
+    }
 }
 
 } // namespace

@@ -29,7 +29,10 @@ constexpr std::uint64_t word_of(std::uint32_t value, unsigned lane) noexcept
 {
     return (std::uint64_t{value} << 32) | check_of(value, lane);
 }
-constexpr std::uint32_t value_of(std::uint64_t w) noexcept { return static_cast<std::uint32_t>(w >> 32); }
+constexpr std::uint32_t value_of(std::uint64_t w) noexcept
+{
+    return static_cast<std::uint32_t>(w >> 32);
+}
 constexpr bool word_valid(std::uint64_t w, unsigned lane) noexcept
 {
     return static_cast<std::uint32_t>(w) == check_of(value_of(w), lane);
@@ -55,7 +58,10 @@ constexpr bool is_attacker_word(std::uint64_t w, unsigned lane) noexcept
 
 constexpr std::uint32_t batch = 8;
 // Positions the attacker never touches: those copies must always pass.
-constexpr bool attacked(std::uint32_t seq) noexcept { return seq % 4 != 0; }
+constexpr bool attacked(std::uint32_t seq) noexcept
+{
+    return seq % 4 != 0;
+}
 
 struct record {
     guarded copy;
@@ -63,8 +69,7 @@ struct record {
     bool changed_after_copy;
 };
 
-template <class L>
-void run_rewrite_attack(std::uint32_t start, std::uint32_t batches)
+template <class L> void run_rewrite_attack(std::uint32_t start, std::uint32_t batches)
 {
     constexpr std::uint32_t entries = 16;
     xnv_test::aligned_region mem(xnv::ring_bytes_for<guarded, guarded, L>(entries));
@@ -175,11 +180,17 @@ void run_rewrite_attack(std::uint32_t start, std::uint32_t batches)
     CHECK(back.error() == xnv::ring_error::none);
 }
 
-TEST_CASE_TEMPLATE("a peer rewriting published slots cannot get an inconsistent copy accepted", L,
-                   xnv::layout::xen_abi, xnv::layout::padded)
+TEST_CASE_TEMPLATE("a peer rewriting published slots cannot get an inconsistent copy accepted", L, xnv::layout::xen_abi,
+                   xnv::layout::padded)
 {
-    SUBCASE("from index 0") { run_rewrite_attack<L>(0, 150); }
-    SUBCASE("across the 2^32 wrap") { run_rewrite_attack<L>(0xFFFFFF00u, 150); }
+    SUBCASE("from index 0")
+    {
+        run_rewrite_attack<L>(0, 150);
+    }
+    SUBCASE("across the 2^32 wrap")
+    {
+        run_rewrite_attack<L>(0xFFFFFF00u, 150);
+    }
 }
 
 } // namespace

@@ -28,8 +28,7 @@ using xnv_test::stamped_response;
 
 // The front publishes `d` requests on a ring whose indices stand at `old` while the back end's
 // req_event holds `event`; returns push()'s verdict.
-template <class L>
-bool front_push(std::uint32_t old, std::uint32_t d, std::uint32_t event)
+template <class L> bool front_push(std::uint32_t old, std::uint32_t d, std::uint32_t event)
 {
     ring_pair<L> p(old);
     p.front.commit(d);
@@ -40,8 +39,7 @@ bool front_push(std::uint32_t old, std::uint32_t d, std::uint32_t event)
 }
 
 // The back end answers `d` requests, its rsp_prod standing at `old`, rsp_event holding `event`.
-template <class L>
-bool back_push(std::uint32_t old, std::uint32_t d, std::uint32_t event)
+template <class L> bool back_push(std::uint32_t old, std::uint32_t d, std::uint32_t event)
 {
     ring_pair<L> p(old);
     p.front.commit(d);
@@ -65,8 +63,8 @@ std::vector<std::uint32_t> interesting_olds()
 
 std::vector<std::uint32_t> interesting_events(std::uint32_t old, std::uint32_t d, xnv_test::splitmix& rng)
 {
-    std::vector<std::uint32_t> v{old - 1u, old,      old + 1u,          old + d - 1u, old + d,
-                                 old + d + 1u, old + 0x80000000u, old + 0x7FFFFFFFu};
+    std::vector<std::uint32_t> v{old - 1u, old,          old + 1u,          old + d - 1u,
+                                 old + d,  old + d + 1u, old + 0x80000000u, old + 0x7FFFFFFFu};
     for (int i = 0; i < 6; ++i)
         v.push_back(rng.next32());
     return v;
@@ -142,8 +140,7 @@ TEST_CASE_TEMPLATE("a push with nothing new never notifies", L, LAYOUTS)
 
 // Arms the back end's final check at `ahead` after `done` requests went round, then publishes
 // requests one at a time: only the push that reaches consumed + ahead must notify.
-template <class L>
-void check_back_final_check(std::uint32_t start, std::uint32_t ahead)
+template <class L> void check_back_final_check(std::uint32_t start, std::uint32_t ahead)
 {
     ring_pair<L> p(start);
     p.front.commit(3);
@@ -164,8 +161,7 @@ void check_back_final_check(std::uint32_t start, std::uint32_t ahead)
 }
 
 // The same for the front end waiting for responses.
-template <class L>
-void check_front_final_check(std::uint32_t start, std::uint32_t ahead)
+template <class L> void check_front_final_check(std::uint32_t start, std::uint32_t ahead)
 {
     ring_pair<L> p(start);
     p.front.commit(8);

@@ -18,8 +18,7 @@ using xnv_test::stamped_response;
 
 using xnv_test::ring_pair;
 
-template <class Ring>
-std::uint32_t produce_requests(Ring& front, std::uint64_t first, std::uint32_t n)
+template <class Ring> std::uint32_t produce_requests(Ring& front, std::uint64_t first, std::uint32_t n)
 {
     std::uint32_t done = 0;
     while (done < n && front.try_produce(stamped_request(first + done)))
@@ -348,8 +347,7 @@ TEST_CASE_TEMPLATE("init_shared_ring writes the header as Xen's SHARED_RING_INIT
 
 // Runs several thousand requests and responses in uneven batches through a ring attached just
 // below 2^32, so every index wraps; checks order, stamps and the final indices.
-template <class L>
-void run_across_wrap(std::uint32_t start, std::uint32_t total)
+template <class L> void run_across_wrap(std::uint32_t start, std::uint32_t total)
 {
     ring_pair<L, 16> p(start);
     xnv_test::splitmix rng(start);
@@ -387,8 +385,14 @@ void run_across_wrap(std::uint32_t start, std::uint32_t total)
 
 TEST_CASE_TEMPLATE("free-running indices wrap across 2^32", L, LAYOUTS)
 {
-    SUBCASE("initialised just below 2^32") { run_across_wrap<L>(0xFFFFFF00u, 5000); }
-    SUBCASE("initialised one below 2^32") { run_across_wrap<L>(0xFFFFFFFFu, 3000); }
+    SUBCASE("initialised just below 2^32")
+    {
+        run_across_wrap<L>(0xFFFFFF00u, 5000);
+    }
+    SUBCASE("initialised one below 2^32")
+    {
+        run_across_wrap<L>(0xFFFFFFFFu, 3000);
+    }
     SUBCASE("attached to a ring initialised by the other side just below 2^32")
     {
         xnv_test::aligned_region mem(xnv::ring_bytes_for<stamped, stamped, L>(32));

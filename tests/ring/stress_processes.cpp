@@ -73,8 +73,7 @@ int back_end(std::span<std::byte> ring_mem, child_report* report, std::uint32_t 
     return 0;
 }
 
-template <class L, std::uint32_t Batch>
-void two_process_round_trips(std::uint32_t start, std::uint64_t total)
+template <class L, std::uint32_t Batch> void two_process_round_trips(std::uint32_t start, std::uint64_t total)
 {
     constexpr std::size_t ring_bytes = xnv::ring_bytes_for<stamped, stamped, L>(ring_entries);
     constexpr std::size_t report_offset = (ring_bytes + 4095) / 4096 * 4096;
@@ -132,15 +131,17 @@ void two_process_round_trips(std::uint32_t start, std::uint64_t total)
     CHECK(report->bad == 0);
     CHECK(report->served == total);
     CHECK(report->timeouts == 0);
-    MESSAGE("round trips " << total << ", notifications front " << notifications << " back "
-                           << report->notifications);
+    MESSAGE("round trips " << total << ", notifications front " << notifications << " back " << report->notifications);
 }
 
 TEST_CASE_TEMPLATE("two processes exchange stamped entries over a memfd with futex waits", L, xnv::layout::xen_abi,
                    xnv::layout::padded)
 {
     const std::uint64_t total = xnv_test::scaled(300'000, 15);
-    SUBCASE("one entry per publication") { two_process_round_trips<L, 1>(0, total / 4); }
+    SUBCASE("one entry per publication")
+    {
+        two_process_round_trips<L, 1>(0, total / 4);
+    }
     SUBCASE("batches of 32, across the 2^32 wrap")
     {
         two_process_round_trips<L, 32>(0xFFFFFFFFu - static_cast<std::uint32_t>(total / 2), total);

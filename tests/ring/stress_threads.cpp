@@ -36,8 +36,7 @@ struct zero_copy {
     static constexpr bool in_place = true;
 };
 
-template <class L, class W, class M>
-struct config {
+template <class L, class W, class M> struct config {
     using layout = L;
     using wait = W;
     using mode = M;
@@ -55,8 +54,7 @@ struct side_result {
     xnv::ring_error error = xnv::ring_error::none;
 };
 
-template <class C>
-void round_trips(std::uint32_t start, std::uint64_t total)
+template <class C> void round_trips(std::uint32_t start, std::uint64_t total)
 {
     using L = typename C::layout;
     using W = typename C::wait;
@@ -128,8 +126,8 @@ void round_trips(std::uint32_t start, std::uint64_t total)
             // Produce what fits, then publish once.
             if (sent < total && !front.full()) {
                 if constexpr (C::mode::in_place) {
-                    const auto n = static_cast<std::uint32_t>(
-                        std::min<std::uint64_t>({batch, front.free_slots(), total - sent}));
+                    const auto n =
+                        static_cast<std::uint32_t>(std::min<std::uint64_t>({batch, front.free_slots(), total - sent}));
                     for (std::uint32_t i = 0; i < n; ++i)
                         *front.reserve_slot(i) = stamped_request(sent + i);
                     front.commit(n);
@@ -217,8 +215,14 @@ TEST_CASE_TEMPLATE("two threads exchange stamped requests and responses without 
     // scheduler preempts: fewer round trips there.
     constexpr bool pure_spin = std::is_same_v<typename C::wait, xnv::wait::spin>;
     const std::uint64_t total = xnv_test::scaled(pure_spin ? 20'000 : 200'000, 20);
-    SUBCASE("from index 0") { round_trips<C>(0, total); }
-    SUBCASE("across the 2^32 wrap") { round_trips<C>(0xFFFFFFFFu - static_cast<std::uint32_t>(total / 2), total); }
+    SUBCASE("from index 0")
+    {
+        round_trips<C>(0, total);
+    }
+    SUBCASE("across the 2^32 wrap")
+    {
+        round_trips<C>(0xFFFFFFFFu - static_cast<std::uint32_t>(total / 2), total);
+    }
 }
 
 } // namespace

@@ -7,6 +7,8 @@
 
 #include <xnv/ring/ring.hpp>
 
+#include <doctest/doctest.h>
+
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -93,8 +95,7 @@ private:
 /// child that was not joined, so a failing test leaves no process behind.
 class child_process {
 public:
-    template <class F>
-    explicit child_process(F&& body)
+    template <class F> explicit child_process(F&& body)
     {
         pid_ = ::fork();
         if (pid_ < 0)
@@ -160,14 +161,19 @@ constexpr std::uint64_t stamp_of(std::uint64_t seq) noexcept
 {
     return (seq + 1) * 0x9E3779B97F4A7C15ull ^ 0xD1B54A32D192ED03ull;
 }
-constexpr stamped stamped_request(std::uint64_t seq) noexcept { return {seq, stamp_of(seq)}; }
+constexpr stamped stamped_request(std::uint64_t seq) noexcept
+{
+    return {seq, stamp_of(seq)};
+}
 // Responses use a different stamp so a request echoed unchanged is not taken for a response.
-constexpr stamped stamped_response(std::uint64_t seq) noexcept { return {seq, ~stamp_of(seq)}; }
+constexpr stamped stamped_response(std::uint64_t seq) noexcept
+{
+    return {seq, ~stamp_of(seq)};
+}
 
 /// A front and a back end over one region of `Entries` 16-byte slots, both attached at `start`
 /// (the front initialises the header, as Xen's front end does).
-template <class L, std::uint32_t Entries = 8>
-struct ring_pair {
+template <class L, std::uint32_t Entries = 8> struct ring_pair {
     static constexpr std::uint32_t entries = Entries;
     aligned_region mem{xnv::ring_bytes_for<stamped, stamped, L>(Entries)};
     xnv::front_ring<stamped, stamped, L> front;
@@ -211,3 +217,12 @@ private:
 };
 
 } // namespace xnv_test
+
+// Failed checks on ring_count values print the count and the error, not "{?}".
+template <> struct doctest::StringMaker<xnv::ring_count> {
+    static doctest::String convert(const xnv::ring_count& c)
+    {
+        const std::string s = "{" + std::to_string(c.count) + ", " + std::string(xnv::to_string(c.error)) + "}";
+        return doctest::String(s.c_str());
+    }
+};

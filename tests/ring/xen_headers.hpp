@@ -28,3 +28,25 @@
 
 #include <xen/io/netif.h>
 #include <xen/io/ring.h>
+
+// FRONT_RING_ATTACH and BACK_RING_ATTACH store __RING_SIZE (an unsigned long) into the
+// unsigned int nr_ents; the warning that draws is about Xen's macro, not about the test.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wconversion"
+inline void xen_attach(netif_tx_front_ring_t* r, netif_tx_sring_t* s, RING_IDX start, std::size_t bytes)
+{
+    FRONT_RING_ATTACH(r, s, start, bytes);
+}
+inline void xen_attach(netif_rx_front_ring_t* r, netif_rx_sring_t* s, RING_IDX start, std::size_t bytes)
+{
+    FRONT_RING_ATTACH(r, s, start, bytes);
+}
+inline void xen_attach(netif_tx_back_ring_t* r, netif_tx_sring_t* s, RING_IDX start, std::size_t bytes)
+{
+    BACK_RING_ATTACH(r, s, start, bytes);
+}
+inline void xen_attach(netif_rx_back_ring_t* r, netif_rx_sring_t* s, RING_IDX start, std::size_t bytes)
+{
+    BACK_RING_ATTACH(r, s, start, bytes);
+}
+#pragma GCC diagnostic pop

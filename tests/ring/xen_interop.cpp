@@ -52,8 +52,7 @@ struct tx_kind {
     using xen_front = netif_tx_front_ring_t;
     using xen_back = netif_tx_back_ring_t;
 
-    template <class R>
-    static void fill_req(R& r, std::uint32_t seq)
+    template <class R> static void fill_req(R& r, std::uint32_t seq)
     {
         r.gref = seq * 2654435761u;
         r.offset = static_cast<std::uint16_t>(seq & 0xFFFu);
@@ -61,21 +60,18 @@ struct tx_kind {
         r.id = static_cast<std::uint16_t>(seq);
         r.size = static_cast<std::uint16_t>(seq * 7u + 60u);
     }
-    template <class R>
-    static bool req_ok(const R& r, std::uint32_t seq)
+    template <class R> static bool req_ok(const R& r, std::uint32_t seq)
     {
         R e{};
         fill_req(e, seq);
         return r.gref == e.gref && r.offset == e.offset && r.flags == e.flags && r.id == e.id && r.size == e.size;
     }
-    template <class R>
-    static void fill_rsp(R& r, std::uint32_t seq)
+    template <class R> static void fill_rsp(R& r, std::uint32_t seq)
     {
         r.id = static_cast<std::uint16_t>(seq);
         r.status = static_cast<std::int16_t>((seq * 40503u) & 0x7FFFu);
     }
-    template <class R>
-    static bool rsp_ok(const R& r, std::uint32_t seq)
+    template <class R> static bool rsp_ok(const R& r, std::uint32_t seq)
     {
         R e{};
         fill_rsp(e, seq);
@@ -92,30 +88,26 @@ struct rx_kind {
     using xen_front = netif_rx_front_ring_t;
     using xen_back = netif_rx_back_ring_t;
 
-    template <class R>
-    static void fill_req(R& r, std::uint32_t seq)
+    template <class R> static void fill_req(R& r, std::uint32_t seq)
     {
         r.id = static_cast<std::uint16_t>(seq);
         r.pad = static_cast<std::uint16_t>(seq >> 16);
         r.gref = seq ^ 0x5A5A5A5Au;
     }
-    template <class R>
-    static bool req_ok(const R& r, std::uint32_t seq)
+    template <class R> static bool req_ok(const R& r, std::uint32_t seq)
     {
         R e{};
         fill_req(e, seq);
         return r.id == e.id && r.pad == e.pad && r.gref == e.gref;
     }
-    template <class R>
-    static void fill_rsp(R& r, std::uint32_t seq)
+    template <class R> static void fill_rsp(R& r, std::uint32_t seq)
     {
         r.id = static_cast<std::uint16_t>(seq);
         r.offset = static_cast<std::uint16_t>((seq * 13u) & 0xFFFu);
         r.flags = static_cast<std::uint16_t>(seq >> 20);
         r.status = static_cast<std::int16_t>((seq * 31u) & 0x7FFFu);
     }
-    template <class R>
-    static bool rsp_ok(const R& r, std::uint32_t seq)
+    template <class R> static bool rsp_ok(const R& r, std::uint32_t seq)
     {
         R e{};
         fill_rsp(e, seq);
@@ -155,7 +147,10 @@ struct control {
     side_log back;
 };
 
-std::atomic_ref<std::uint32_t> word(std::uint32_t& w) { return std::atomic_ref<std::uint32_t>(w); }
+std::atomic_ref<std::uint32_t> word(std::uint32_t& w)
+{
+    return std::atomic_ref<std::uint32_t>(w);
+}
 
 // ---------------------------------------------------------------- eventfd "event channels"
 
@@ -217,22 +212,19 @@ static_assert(xnv::wait_policy<eventfd_wait>);
 // protocol error), take(seq) (consume one, check its stamps), final_check(ahead) -> check_record,
 // notify_peer(), sleep(limit) (false if the wait ran out), max_ahead.
 
-template <class T>
-T read_once(const T& v)
+template <class T> T read_once(const T& v)
 {
     return *static_cast<const volatile T*>(&v);
 }
 
-template <class K>
-class xnv_front_side {
+template <class K> class xnv_front_side {
 public:
     using ring = xnv::front_ring<typename K::req, typename K::rsp, xen_abi>;
     static constexpr std::uint32_t max_ahead = 3;
 
     xnv_front_side(std::span<std::byte> mem, std::uint32_t start, bool init)
         : mem_(mem), r_(init ? ring(xnv::ring_init, mem, start) : ring(mem, start))
-    {
-    }
+    {}
     void channels(int wait_on, int wake_to) { w_ = eventfd_wait{wait_on, wake_to}; }
     std::uint32_t size() const { return r_.size(); }
     std::uint32_t free_slots() const { return r_.free_slots(); }
@@ -273,16 +265,14 @@ private:
     eventfd_wait w_;
 };
 
-template <class K>
-class xnv_back_side {
+template <class K> class xnv_back_side {
 public:
     using ring = xnv::back_ring<typename K::req, typename K::rsp, xen_abi>;
     static constexpr std::uint32_t max_ahead = 3;
 
     xnv_back_side(std::span<std::byte> mem, std::uint32_t start, bool init)
         : mem_(mem), r_(init ? ring(xnv::ring_init, mem, start) : ring(mem, start))
-    {
-    }
+    {}
     void channels(int wait_on, int wake_to) { w_ = eventfd_wait{wait_on, wake_to}; }
     std::uint32_t size() const { return r_.size(); }
     std::uint32_t free_slots() const { return r_.free_slots(); }
@@ -324,8 +314,7 @@ private:
 };
 
 // Written the way a Xen netfront/netback driver uses the macros.
-template <class K>
-class xen_front_side {
+template <class K> class xen_front_side {
 public:
     static constexpr std::uint32_t max_ahead = 1; // RING_FINAL_CHECK_FOR_RESPONSES arms at cons + 1
 
@@ -337,7 +326,7 @@ public:
             s_->req_prod = s_->rsp_prod = start;
             s_->req_event = s_->rsp_event = start + 1;
         }
-        FRONT_RING_ATTACH(&r_, s_, start, mem.size());
+        xen_attach(&r_, s_, start, mem.size());
     }
     void channels(int wait_on, int wake_to) { wait_on_ = wait_on, wake_to_ = wake_to; }
     std::uint32_t size() const { return RING_SIZE(&r_); }
@@ -392,8 +381,7 @@ private:
     int wait_on_ = -1, wake_to_ = -1;
 };
 
-template <class K>
-class xen_back_side {
+template <class K> class xen_back_side {
 public:
     static constexpr std::uint32_t max_ahead = 1;
 
@@ -405,7 +393,7 @@ public:
             s_->req_prod = s_->rsp_prod = start;
             s_->req_event = s_->rsp_event = start + 1;
         }
-        BACK_RING_ATTACH(&r_, s_, start, mem.size());
+        xen_attach(&r_, s_, start, mem.size());
     }
     void channels(int wait_on, int wake_to) { wait_on_ = wait_on, wake_to_ = wake_to; }
     std::uint32_t size() const { return RING_SIZE(&r_); }
@@ -519,8 +507,7 @@ void take_some(Side& s, std::int64_t pending, std::uint32_t limit, std::uint32_t
         log.bad_payload += !s.take(next);
 }
 
-template <class Front>
-void lockstep_front(Front& f, control& c, std::uint32_t total, std::uint64_t seed)
+template <class Front> void lockstep_front(Front& f, control& c, std::uint32_t total, std::uint64_t seed)
 {
     side_log& log = c.front;
     xnv_test::splitmix rng(seed);
@@ -562,8 +549,7 @@ void lockstep_front(Front& f, control& c, std::uint32_t total, std::uint64_t see
     word(c.turn).store(stopped, std::memory_order_release);
 }
 
-template <class Back>
-void lockstep_back(Back& b, control& c, std::uint64_t seed)
+template <class Back> void lockstep_back(Back& b, control& c, std::uint64_t seed)
 {
     side_log& log = c.back;
     xnv_test::splitmix rng(seed);
@@ -603,8 +589,7 @@ void lockstep_back(Back& b, control& c, std::uint64_t seed)
 
 // ---------------------------------------------------------------- replays through the other implementation
 
-template <class K>
-bool xnv_front_push(std::size_t bytes, const push_record& r)
+template <class K> bool xnv_front_push(std::size_t bytes, const push_record& r)
 {
     xnv_test::aligned_region mem(bytes);
     xnv::front_ring<typename K::req, typename K::rsp, xen_abi> f(xnv::ring_init, mem.span(), r.old_idx);
@@ -612,8 +597,7 @@ bool xnv_front_push(std::size_t bytes, const push_record& r)
     header_word(mem.span(), xen_abi::req_event_offset).store(r.event);
     return f.push();
 }
-template <class K>
-bool xnv_back_push(std::size_t bytes, const push_record& r)
+template <class K> bool xnv_back_push(std::size_t bytes, const push_record& r)
 {
     xnv_test::aligned_region mem(bytes);
     xnv::front_ring<typename K::req, typename K::rsp, xen_abi> f(xnv::ring_init, mem.span(), r.old_idx);
@@ -626,14 +610,13 @@ bool xnv_back_push(std::size_t bytes, const push_record& r)
     header_word(mem.span(), xen_abi::rsp_event_offset).store(r.event);
     return b.push();
 }
-template <class K>
-bool xen_front_push(std::size_t bytes, const push_record& r)
+template <class K> bool xen_front_push(std::size_t bytes, const push_record& r)
 {
     xnv_test::aligned_region mem(bytes);
     auto* s = reinterpret_cast<typename K::sring*>(mem.data());
     typename K::xen_front fr{};
     SHARED_RING_INIT(s);
-    FRONT_RING_ATTACH(&fr, s, r.old_idx, bytes);
+    xen_attach(&fr, s, r.old_idx, bytes);
     s->req_prod = r.old_idx;
     fr.req_prod_pvt = r.new_idx;
     s->req_event = r.event;
@@ -641,14 +624,13 @@ bool xen_front_push(std::size_t bytes, const push_record& r)
     RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&fr, notify);
     return notify != 0;
 }
-template <class K>
-bool xen_back_push(std::size_t bytes, const push_record& r)
+template <class K> bool xen_back_push(std::size_t bytes, const push_record& r)
 {
     xnv_test::aligned_region mem(bytes);
     auto* s = reinterpret_cast<typename K::sring*>(mem.data());
     typename K::xen_back br{};
     SHARED_RING_INIT(s);
-    BACK_RING_ATTACH(&br, s, r.old_idx, bytes);
+    xen_attach(&br, s, r.old_idx, bytes);
     s->rsp_prod = r.old_idx;
     br.rsp_prod_pvt = r.new_idx;
     s->rsp_event = r.event;
@@ -660,8 +642,7 @@ bool xen_back_push(std::size_t bytes, const push_record& r)
 struct check_outcome {
     std::uint32_t work, event;
 };
-template <class K>
-check_outcome xnv_front_check(std::size_t bytes, const check_record& r)
+template <class K> check_outcome xnv_front_check(std::size_t bytes, const check_record& r)
 {
     xnv_test::aligned_region mem(bytes);
     xnv::front_ring<typename K::req, typename K::rsp, xen_abi> f(xnv::ring_init, mem.span(), r.cons);
@@ -675,8 +656,7 @@ check_outcome xnv_front_check(std::size_t bytes, const check_record& r)
     const xnv::ring_count c = f.final_check(r.ahead);
     return {c.count, header_word(mem.span(), xen_abi::rsp_event_offset).load()};
 }
-template <class K>
-check_outcome xnv_back_check(std::size_t bytes, const check_record& r)
+template <class K> check_outcome xnv_back_check(std::size_t bytes, const check_record& r)
 {
     xnv_test::aligned_region mem(bytes);
     xnv::front_ring<typename K::req, typename K::rsp, xen_abi> f(xnv::ring_init, mem.span(), r.cons);
@@ -686,27 +666,25 @@ check_outcome xnv_back_check(std::size_t bytes, const check_record& r)
     const xnv::ring_count c = b.final_check(r.ahead);
     return {c.count, header_word(mem.span(), xen_abi::req_event_offset).load()};
 }
-template <class K>
-check_outcome xen_front_check(std::size_t bytes, const check_record& r)
+template <class K> check_outcome xen_front_check(std::size_t bytes, const check_record& r)
 {
     xnv_test::aligned_region mem(bytes);
     auto* s = reinterpret_cast<typename K::sring*>(mem.data());
     typename K::xen_front fr{};
     SHARED_RING_INIT(s);
-    FRONT_RING_ATTACH(&fr, s, r.cons, bytes);
+    xen_attach(&fr, s, r.cons, bytes);
     s->rsp_prod = r.prod;
     unsigned work = 0;
     RING_FINAL_CHECK_FOR_RESPONSES(&fr, work);
     return {work, s->rsp_event};
 }
-template <class K>
-check_outcome xen_back_check(std::size_t bytes, const check_record& r)
+template <class K> check_outcome xen_back_check(std::size_t bytes, const check_record& r)
 {
     xnv_test::aligned_region mem(bytes);
     auto* s = reinterpret_cast<typename K::sring*>(mem.data());
     typename K::xen_back br{};
     SHARED_RING_INIT(s);
-    BACK_RING_ATTACH(&br, s, r.cons, bytes);
+    xen_attach(&br, s, r.cons, bytes);
     s->req_prod = r.prod;
     unsigned work = 0;
     RING_FINAL_CHECK_FOR_REQUESTS(&br, work);
@@ -816,8 +794,7 @@ void run_lockstep(std::size_t ring_bytes, std::uint32_t start, std::uint32_t tot
 
 constexpr auto lost_wakeup_limit = 5000ms;
 
-template <class Front>
-void free_front(Front& f, side_log& log, std::uint32_t total, std::uint32_t batch)
+template <class Front> void free_front(Front& f, side_log& log, std::uint32_t total, std::uint32_t batch)
 {
     std::uint32_t sent = 0, answered = 0;
     const auto deadline = std::chrono::steady_clock::now() + 60s;
@@ -853,8 +830,7 @@ void free_front(Front& f, side_log& log, std::uint32_t total, std::uint32_t batc
     log.done = answered;
 }
 
-template <class Back>
-void free_back(Back& b, side_log& log, std::uint32_t total)
+template <class Back> void free_back(Back& b, side_log& log, std::uint32_t total)
 {
     std::uint32_t taken = 0;
     const auto deadline = std::chrono::steady_clock::now() + 60s;
@@ -945,7 +921,10 @@ const std::uint32_t free_items = static_cast<std::uint32_t>(xnv_test::scaled(600
 TEST_CASE_TEMPLATE("lock-step: a front end written with Xen's macros and an xnv back_ring decide alike", K, tx_kind,
                    rx_kind)
 {
-    SUBCASE("from Xen's SHARED_RING_INIT") { run_lockstep<K, xen_front_side, xnv_back_side, true>(small_ring, 0, lockstep_items); }
+    SUBCASE("from Xen's SHARED_RING_INIT")
+    {
+        run_lockstep<K, xen_front_side, xnv_back_side, true>(small_ring, 0, lockstep_items);
+    }
     SUBCASE("across the 2^32 wrap")
     {
         run_lockstep<K, xen_front_side, xnv_back_side, true>(small_ring, 0xFFFFFF00u, lockstep_items);
@@ -955,7 +934,10 @@ TEST_CASE_TEMPLATE("lock-step: a front end written with Xen's macros and an xnv 
 TEST_CASE_TEMPLATE("lock-step: an xnv front_ring and a back end written with Xen's macros decide alike", K, tx_kind,
                    rx_kind)
 {
-    SUBCASE("from index 0") { run_lockstep<K, xnv_front_side, xen_back_side, false>(small_ring, 0, lockstep_items); }
+    SUBCASE("from index 0")
+    {
+        run_lockstep<K, xnv_front_side, xen_back_side, false>(small_ring, 0, lockstep_items);
+    }
     SUBCASE("across the 2^32 wrap")
     {
         run_lockstep<K, xnv_front_side, xen_back_side, false>(small_ring, 0xFFFFFF00u, lockstep_items);
@@ -965,7 +947,10 @@ TEST_CASE_TEMPLATE("lock-step: an xnv front_ring and a back end written with Xen
 TEST_CASE_TEMPLATE("free-running: Xen-macro front end and xnv back end over eventfd event channels", K, tx_kind,
                    rx_kind)
 {
-    SUBCASE("one request per push") { run_free<K, xen_front_side, xnv_back_side, true>(page_ring, 0, free_items / 4, 1); }
+    SUBCASE("one request per push")
+    {
+        run_free<K, xen_front_side, xnv_back_side, true>(page_ring, 0, free_items / 4, 1);
+    }
     SUBCASE("batches of 32, across the wrap")
     {
         run_free<K, xen_front_side, xnv_back_side, true>(page_ring, 0xFFFFF000u, free_items, 32);
@@ -975,7 +960,10 @@ TEST_CASE_TEMPLATE("free-running: Xen-macro front end and xnv back end over even
 TEST_CASE_TEMPLATE("free-running: xnv front end and Xen-macro back end over eventfd event channels", K, tx_kind,
                    rx_kind)
 {
-    SUBCASE("one request per push") { run_free<K, xnv_front_side, xen_back_side, false>(page_ring, 0, free_items / 4, 1); }
+    SUBCASE("one request per push")
+    {
+        run_free<K, xnv_front_side, xen_back_side, false>(page_ring, 0, free_items / 4, 1);
+    }
     SUBCASE("batches of 32, across the wrap")
     {
         run_free<K, xnv_front_side, xen_back_side, false>(small_ring, 0xFFFFF000u, free_items, 32);

@@ -23,10 +23,10 @@ namespace nf = xnv::netif;
 using xen_abi = xnv::layout::xen_abi;
 
 // Same offset and same size for one field of an xnv type and its Xen counterpart.
-#define CHECK_SAME_FIELD(XNV, XEN, FIELD)                                                                             \
-    do {                                                                                                              \
-        CHECK(offsetof(XNV, FIELD) == offsetof(XEN, FIELD));                                                          \
-        CHECK(sizeof(XNV::FIELD) == sizeof(XEN::FIELD));                                                              \
+#define CHECK_SAME_FIELD(XNV, XEN, FIELD)                                                                              \
+    do {                                                                                                               \
+        CHECK(offsetof(XNV, FIELD) == offsetof(XEN, FIELD));                                                           \
+        CHECK(sizeof(XNV::FIELD) == sizeof(XEN::FIELD));                                                               \
     } while (0)
 
 TEST_CASE("netif TX request and response match Xen's structs")
@@ -146,9 +146,9 @@ TEST_CASE("ring_entries_for gives Xen's __RING_SIZE for every ring size")
     alignas(4096) static std::array<std::byte, 1u << 17> page{};
     auto* tx = reinterpret_cast<netif_tx_sring_t*>(page.data());
     auto* rx = reinterpret_cast<netif_rx_sring_t*>(page.data());
-    for (std::size_t bytes : {std::size_t{128}, std::size_t{1024}, std::size_t{2048}, std::size_t{4096},
-                              std::size_t{3 * 4096}, std::size_t{8192}, std::size_t{16384}, std::size_t{65536},
-                              std::size_t{1u << 17}}) {
+    for (std::size_t bytes :
+         {std::size_t{128}, std::size_t{1024}, std::size_t{2048}, std::size_t{4096}, std::size_t{3 * 4096},
+          std::size_t{8192}, std::size_t{16384}, std::size_t{65536}, std::size_t{1u << 17}}) {
         CAPTURE(bytes);
         CHECK(xnv::ring_entries_for<nf::tx_request, nf::tx_response>(bytes) == __CONST_RING_SIZE(netif_tx, bytes));
         CHECK(xnv::ring_entries_for<nf::rx_request, nf::rx_response>(bytes) == __CONST_RING_SIZE(netif_rx, bytes));
@@ -177,7 +177,7 @@ TEST_CASE("entries written by an xnv endpoint read the same through Xen's macros
     xnv::front_ring<nf::tx_request, nf::tx_response> front(xnv::ring_init, mem.span(), 0xFFFFFFF0u);
     auto* s = reinterpret_cast<netif_tx_sring_t*>(mem.data());
     netif_tx_back_ring_t back{};
-    BACK_RING_ATTACH(&back, s, 0xFFFFFFF0u, 4096);
+    xen_attach(&back, s, 0xFFFFFFF0u, 4096);
     REQUIRE(RING_SIZE(&back) == front.size());
 
     for (std::uint16_t i = 0; i < 40; ++i) {
@@ -198,8 +198,7 @@ TEST_CASE("entries written by an xnv endpoint read the same through Xen's macros
         RING_COPY_REQUEST(&back, back.req_cons, &q);
         back.req_cons++;
         mismatches += q.gref != 0x01000000u + i || q.offset != i * 3 ||
-                      q.flags != (i % 2 ? NETTXF_more_data : NETTXF_csum_blank) || q.id != 1000 + i ||
-                      q.size != 60 + i;
+                      q.flags != (i % 2 ? NETTXF_more_data : NETTXF_csum_blank) || q.id != 1000 + i || q.size != 60 + i;
         netif_tx_response_t* r = RING_GET_RESPONSE(&back, back.rsp_prod_pvt);
         r->id = q.id;
         r->status = i % 5 ? NETIF_RSP_OKAY : NETIF_RSP_ERROR;
