@@ -31,6 +31,7 @@
 #include <vector>
 
 #include <pthread.h>
+#include <sched.h>
 #include <time.h>
 
 #include <boost/lockfree/queue.hpp>
@@ -136,10 +137,9 @@ void handoff_same_thread(benchmark::State& st)
 }
 
 // P producers, one consumer: a producer re-pushes a node only after the consumer freed it.
-template <class Q>
+template <class Q, int producers>
 void handoff_threads(benchmark::State& st)
 {
-    const int producers = static_cast<int>(st.range(0));
     constexpr std::size_t per_producer = 256;
     constexpr std::uint64_t items_per_iteration = 1 << 16;
     auto q = std::make_unique<Q>();
@@ -296,11 +296,29 @@ xnv::dispatch::hysteresis_config bench_hysteresis()
     return c;
 }
 
+// Worker i pinned to the i-th CPU the process may use, when there are enough.
+std::vector<unsigned> pinned_cpus(std::uint32_t workers)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    std::vector<unsigned> cpus;
+    if (::sched_getaffinity(0, sizeof set, &set) != 0)
+        return cpus;
+    for (unsigned c = 0; c < CPU_SETSIZE && cpus.size() < workers; ++c)
+        if (CPU_ISSET(c, &set))
+            cpus.push_back(c);
+    if (cpus.size() < workers)
+        cpus.clear();
+    return cpus;
+}
+
+constexpr std::size_t rings = 4;
+
 template <class Policy>
 void backend(benchmark::State& st, std::uint32_t workers, Policy policy)
 {
-    const auto rings = static_cast<std::size_t>(st.range(0));
-    xnv::tasklet_scheduler sched(xnv::scheduler_config{.workers = workers});
+    const std::vector<unsigned> cpus = pinned_cpus(workers);
+    xnv::tasklet_scheduler sched(xnv::scheduler_config{.workers = workers, .cpus = cpus});
     xnv::tasklet_balancer<Policy> bal(sched, std::move(policy));
     std::vector<std::unique_ptr<ring_pair>> rp;
     for (std::size_t i = 0; i < rings; ++i) {
@@ -369,6 +387,7 @@ void backend(benchmark::State& st, std::uint32_t workers, Policy policy)
     st.counters["producers_cpu"] = producer_ns / (total_s * 1e9);
     st.counters["spread_ms"] = spread_ms;
     st.counters["workers_used"] = bal.dispatcher().active_workers();
+    st.counters["pinned"] = cpus.empty() ? 0.0 : 1.0;
     st.SetItemsProcessed(static_cast<std::int64_t>(total_items));
 
     stop.store(true);
@@ -391,13 +410,16 @@ void backend_hysteresis(benchmark::State& st)
 BENCHMARK(handoff_same_thread<xnv_stack>)->Name("handoff_same_thread/xnv_intrusive_stack");
 BENCHMARK(handoff_same_thread<boost_queue>)->Name("handoff_same_thread/boost_lockfree_queue");
 BENCHMARK(handoff_same_thread<mutex_deque>)->Name("handoff_same_thread/mutex_deque");
-BENCHMARK(handoff_threads<xnv_stack>)->Name("handoff_threads/xnv_intrusive_stack")->Arg(1)->Arg(2)->UseRealTime();
-BENCHMARK(handoff_threads<boost_queue>)->Name("handoff_threads/boost_lockfree_queue")->Arg(1)->Arg(2)->UseRealTime();
-BENCHMARK(handoff_threads<mutex_deque>)->Name("handoff_threads/mutex_deque")->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK(handoff_threads<xnv_stack, 1>)->Name("handoff_1producer/xnv_intrusive_stack")->UseRealTime();
+BENCHMARK(handoff_threads<boost_queue, 1>)->Name("handoff_1producer/boost_lockfree_queue")->UseRealTime();
+BENCHMARK(handoff_threads<mutex_deque, 1>)->Name("handoff_1producer/mutex_deque")->UseRealTime();
+BENCHMARK(handoff_threads<xnv_stack, 2>)->Name("handoff_2producers/xnv_intrusive_stack")->UseRealTime();
+BENCHMARK(handoff_threads<boost_queue, 2>)->Name("handoff_2producers/boost_lockfree_queue")->UseRealTime();
+BENCHMARK(handoff_threads<mutex_deque, 2>)->Name("handoff_2producers/mutex_deque")->UseRealTime();
 
-BENCHMARK(backend_one_worker)->Name("backend/one_worker")->Arg(4)->UseManualTime()->Iterations(8);
-BENCHMARK(backend_all_on_first)->Name("backend/all_on_first_2w")->Arg(4)->UseManualTime()->Iterations(8);
-BENCHMARK(backend_round_robin)->Name("backend/round_robin_2w")->Arg(4)->UseManualTime()->Iterations(8);
-BENCHMARK(backend_hysteresis)->Name("backend/hysteresis_2w")->Arg(4)->UseManualTime()->Iterations(8);
+BENCHMARK(backend_one_worker)->Name("backend/one_worker")->UseManualTime()->Iterations(8);
+BENCHMARK(backend_all_on_first)->Name("backend/all_on_first_2w")->UseManualTime()->Iterations(8);
+BENCHMARK(backend_round_robin)->Name("backend/round_robin_2w")->UseManualTime()->Iterations(8);
+BENCHMARK(backend_hysteresis)->Name("backend/hysteresis_2w")->UseManualTime()->Iterations(8);
 
 BENCHMARK_MAIN();
