@@ -21,6 +21,7 @@
 #include <optional>
 #include <span>
 #include <string_view>
+#include <utility>
 #include <variant>
 
 namespace xnv::example::control {
@@ -228,8 +229,17 @@ using message = std::variant<hello_msg, features_msg, memory_msg, queue_msg, sta
 class fd_list {
 public:
     fd_list() = default;
-    fd_list(fd_list&&) noexcept = default;
-    fd_list& operator=(fd_list&&) noexcept = default;
+    /// The moved-from list is empty.
+    fd_list(fd_list&& other) noexcept : fds_(std::move(other.fds_)), size_(std::exchange(other.size_, 0)) {}
+    fd_list& operator=(fd_list&& other) noexcept
+    {
+        if (this != &other) {
+            clear();
+            fds_ = std::move(other.fds_);
+            size_ = std::exchange(other.size_, 0);
+        }
+        return *this;
+    }
 
     /// Take ownership of `fd`; false (and `fd` closed) when the list is full.
     bool push(int fd) noexcept;

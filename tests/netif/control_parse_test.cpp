@@ -505,3 +505,20 @@ TEST_CASE("every control error has a distinct description")
     }
     CHECK(seen.size() == 46); // every enumerator
 }
+
+TEST_CASE("fd_list: a moved-from list is empty, an assigned-to list closes what it held")
+{
+    const auto before = open_fd_count();
+    {
+        fd_list a = eventfds(2);
+        fd_list b(std::move(a));
+        CHECK(a.empty());
+        CHECK(b.size() == 2);
+        fd_list c = eventfds(3);
+        c = std::move(b);
+        CHECK(c.size() == 2);
+        CHECK(b.empty());
+        CHECK(open_fd_count() == before + 2);
+    }
+    CHECK(open_fd_count() == before);
+}

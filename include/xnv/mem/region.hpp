@@ -11,7 +11,6 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
-#include <fstream>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -341,13 +340,19 @@ private:
         return "4 KiB";
     }
 
+    // The pool's free count for the error message (sysfs; "unknown" where it cannot be read).
     static std::string free_huge_pages(page_policy p)
     {
-        const char* dir = p == page_policy::huge_1g ? "hugepages-1048576kB" : "hugepages-2048kB";
-        std::ifstream in(std::string("/sys/kernel/mm/hugepages/") + dir + "/free_hugepages");
-        std::string count;
-        if (!(in >> count))
+        const char* path = p == page_policy::huge_1g ? "/sys/kernel/mm/hugepages/hugepages-1048576kB/free_hugepages"
+                                                     : "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages";
+        unique_fd fd{::open(path, O_RDONLY | O_CLOEXEC)};
+        char buf[32] = {};
+        const ssize_t n = fd ? ::read(fd.get(), buf, sizeof buf - 1) : -1;
+        if (n <= 0)
             return "unknown";
+        std::string count(buf, static_cast<std::size_t>(n));
+        while (!count.empty() && (count.back() == '\n' || count.back() == ' '))
+            count.pop_back();
         return count;
     }
 
