@@ -87,7 +87,7 @@ std::uint64_t items_for(std::int64_t rate)
 }
 
 template <class Channel, class Policy>
-run_result run_once(Policy policy, std::int64_t rate, std::int64_t work_ns, std::uint64_t n)
+run_result run_once(Policy policy, std::int64_t rate, std::int64_t work_ns, std::uint32_t defer, std::uint64_t n)
 {
     alignas(64) static std::array<std::byte, xnv::ring_bytes_for<item, item>(ring_slots)> mem;
     front f(xnv::ring_init, mem);
@@ -131,7 +131,7 @@ run_result run_once(Policy policy, std::int64_t rate, std::int64_t work_ns, std:
     });
 
     pin_to(1);
-    napi_poller poller(b, policy, counters, poller_config{.budget = 64});
+    napi_poller poller(b, policy, counters, poller_config{.budget = 64, .defer_rearm_polls = defer});
     std::uint64_t got = 0;
     auto handle = [&](std::span<const item> batch) noexcept {
         for (const item& it : batch) {
@@ -176,14 +176,14 @@ run_result run_once(Policy policy, std::int64_t rate, std::int64_t work_ns, std:
 }
 
 template <class Channel, class MakePolicy>
-void offered_load(benchmark::State& state, MakePolicy make)
+void offered_load(benchmark::State& state, MakePolicy make, std::uint32_t defer)
 {
     const std::int64_t rate = state.range(0);
     const std::int64_t work_ns = state.range(1);
     const std::uint64_t n = items_for(rate);
     run_result r;
     for (auto _ : state) {
-        r = run_once<Channel>(make(), rate, work_ns, n);
+        r = run_once<Channel>(make(), rate, work_ns, defer, n);
         state.SetIterationTime(r.seconds);
     }
     if (r.delivered != n) {
@@ -215,10 +215,10 @@ constexpr std::array<std::int64_t, 6> rates{10'000, 50'000, 200'000, 500'000, 1'
 constexpr std::int64_t consumer_work_ns = 500;
 
 template <class Channel, class MakePolicy>
-void register_one(const std::string& workload, std::string_view policy, MakePolicy make)
+void register_one(const std::string& workload, std::string_view policy, MakePolicy make, std::uint32_t defer = 0)
 {
     auto* b = benchmark::RegisterBenchmark((workload + "/" + std::string(policy)).c_str(),
-                                           [make](benchmark::State& s) { offered_load<Channel>(s, make); });
+                                           [make, defer](benchmark::State& s) { offered_load<Channel>(s, make, defer); });
     for (std::int64_t r : rates)
         b->Args({r, consumer_work_ns});
     b->Args({0, 0}); // producer-bound saturation
@@ -233,6 +233,8 @@ void register_all(const std::string& workload)
     register_one<Channel>(workload, delayed_rearm::name, &policies::make_delayed_rearm);
     register_one<Channel>(workload, frames_usecs::name, &policies::make_frames_usecs);
     register_one<Channel>(workload, adaptive::name, &policies::make_adaptive);
+    // event_idx with the consumer deferring its re-arm for 64 empty polls (napi_defer_hard_irqs).
+    register_one<Channel>(workload, "event_idx+defer64", &policies::make_event_idx, 64);
 }
 
 } // namespace
@@ -247,7 +249,8 @@ int main(int argc, char** argv)
     benchmark::AddCustomContext("ring", fmt::format("xen_abi layout, {} slots, one item per publication",
                                                     ring_slots));
     benchmark::AddCustomContext("policies", "delayed_rearm fixed_batch 32 / 50us; frames_usecs 32 frames / 20us; "
-                                            "adaptive default profiles");
+                                            "adaptive default profiles; +defer64: poller defer_rearm_polls 64; "
+                                            "poller budget 64");
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv))
         return 1;

@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 from collections import defaultdict
 
-POLICIES = ["always", "event_idx", "delayed_rearm", "frames_usecs", "adaptive"]
+POLICIES = ["always", "event_idx", "delayed_rearm", "frames_usecs", "adaptive", "event_idx+defer64"]
 METRICS = {
     "notifications_per_million": ("notifications per million items", True),
     "p50_ns": ("median item latency (us)", True),

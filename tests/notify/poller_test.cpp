@@ -142,6 +142,37 @@ TEST_CASE("napi_poller: a poll that uses its whole budget keeps notifications of
     CHECK(s.spurious == 0);
 }
 
+TEST_CASE("napi_poller: deferred re-arming keeps polling through a few empty polls first")
+{
+    ring_pair<16> r;
+    xnv::virtual_clock clock;
+    fake ch{vclock(clock)};
+    channel_counters counters;
+    coalescer co(r.f, ch, event_idx{}, counters, vclock(clock));
+    napi_poller poller(r.b, event_idx{}, counters, poller_config{.budget = 64, .defer_rearm_polls = 2},
+                       vclock(clock));
+    std::vector<std::uint32_t> got;
+    auto poll = [&] { return poller.poll(wake_reason::continued, collect{&got}); };
+
+    r.produce(1);
+    REQUIRE(co.publish()); // a fresh ring is armed
+    poll_result p = poll();
+    CHECK(p.items == 1);
+    CHECK(p.state == poll_state::keep_polling); // drained, deferral 1 of 2
+    r.produce(1);
+    CHECK_FALSE(co.publish()); // not re-armed: no notification
+    p = poll();
+    CHECK(p.items == 1);
+    CHECK(p.state == poll_state::keep_polling); // work found: the count starts again
+    CHECK(poll().state == poll_state::keep_polling);
+    p = poll();
+    CHECK(p.items == 0);
+    CHECK(p.state == poll_state::armed); // two empty polls in a row: re-armed
+    r.produce(1);
+    CHECK(co.publish());
+    CHECK(got.size() == 2);
+}
+
 namespace {
 // event_idx, except that the producer slips an entry in just as the consumer decides to
 // re-arm: the race the final check exists for.

@@ -57,7 +57,7 @@ struct rng {
 };
 
 template <class Policy, class Channel>
-outcome run(Policy policy, Channel& ch)
+outcome run(Policy policy, Channel& ch, std::uint32_t defer_rearm_polls)
 {
     using front = xnv::front_ring<entry, entry>;
     using back = xnv::back_ring<entry, entry>;
@@ -97,7 +97,7 @@ outcome run(Policy policy, Channel& ch)
         }
     });
 
-    napi_poller poller(b, policy, counters, poller_config{.budget = 16});
+    napi_poller poller(b, policy, counters, poller_config{.budget = 16, .defer_rearm_polls = defer_rearm_polls});
     auto handle = [&](std::span<const entry> batch) noexcept {
         for (const entry& e : batch) {
             if (e.seq != out.received || e.check != scramble(e.seq))
@@ -165,24 +165,29 @@ struct masked_holder {
     masked_channel<inprocess_channel>& get() { return ch; }
 };
 
-template <class Holder>
+template <class Holder, std::uint32_t Defer = 0>
 struct with_event_idx {
     static event_idx policy() { return {}; }
     using holder = Holder;
+    static constexpr std::uint32_t defer = Defer;
 };
 struct always_inprocess {
+    static constexpr std::uint32_t defer = 0;
     static always policy() { return {}; }
     using holder = inprocess_holder;
 };
 struct frames_usecs_inprocess {
+    static constexpr std::uint32_t defer = 0;
     static frames_usecs policy() { return frames_usecs({.frames = 8, .usecs = 20us}); }
     using holder = inprocess_holder;
 };
 struct delayed_rearm_inprocess {
+    static constexpr std::uint32_t defer = 0;
     static delayed_rearm policy() { return delayed_rearm(fixed_batch{8}, 200us); }
     using holder = inprocess_holder;
 };
 struct adaptive_inprocess {
+    static constexpr std::uint32_t defer = 0;
     // Small samples so the controller really moves within one run.
     static adaptive policy() { return adaptive(adaptive_config{.sample_events = 8}); }
     using holder = inprocess_holder;
@@ -192,9 +197,9 @@ struct adaptive_inprocess {
 
 TEST_CASE_TEMPLATE("no lost wake-up: every item arrives in order, the consumer never stalls", C,
                    with_event_idx<inprocess_holder>, with_event_idx<futex_holder>, with_event_idx<eventfd_holder>,
-                   with_event_idx<masked_holder>, always_inprocess, frames_usecs_inprocess, delayed_rearm_inprocess,
+                   with_event_idx<masked_holder>, with_event_idx<inprocess_holder, 32>, always_inprocess, frames_usecs_inprocess, delayed_rearm_inprocess,
                    adaptive_inprocess)
 {
     typename C::holder h;
-    check(run(C::policy(), h.get()));
+    check(run(C::policy(), h.get(), C::defer));
 }

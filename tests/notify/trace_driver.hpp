@@ -62,7 +62,7 @@ public:
           prod_(xnv::ring_init, std::span<std::byte>(memory_.get(), bytes), o.start_index),
           cons_(std::span<std::byte>(memory_.get(), bytes), o.start_index),
           co_(prod_, fake_, policy, counters_, clock_type(clock_)),
-          poller_(cons_, policy, counters_, xnv::notify::poller_config{o.budget, o.backoff}, clock_type(clock_))
+          poller_(cons_, policy, counters_, xnv::notify::poller_config{.budget = o.budget, .backoff = o.backoff}, clock_type(clock_))
     {
     }
 

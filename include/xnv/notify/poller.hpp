@@ -59,12 +59,18 @@ struct poll_result {
 struct poller_config {
     /// Entries per poll at most (NAPI's weight is 64).
     std::uint32_t budget = 64;
+    /// Polls that find the ring drained before the poller re-arms (Linux's
+    /// `napi_defer_hard_irqs`): until then it says `keep_polling` and notifications stay off,
+    /// so a producer that publishes again within that window is not made to notify. Any
+    /// entry found starts the count again. 0: re-arm as soon as the ring is drained.
+    std::uint32_t defer_rearm_polls = 0;
     backoff_config backoff{};
 };
 
 /// NAPI-style consumer: each `poll` handles up to `budget` entries. A poll that used its whole
 /// budget leaves notifications off (the event index is not re-armed, so the producer's pushes
-/// do not cross it) and says `keep_polling`; one that drained the ring asks the policy how far
+/// do not cross it) and says `keep_polling`; so do the first `defer_rearm_polls` polls that
+/// find the ring drained. Then a poll that drains the ring asks the policy how far
 /// ahead to re-arm, re-arms with the ring's `final_check` and says `armed` — or
 /// `keep_polling` if the final check found entries that raced in, which is what makes the
 /// sleep safe: either the final check sees the producer's entry, or the producer's push sees
@@ -85,8 +91,8 @@ public:
 
     /// @throws std::invalid_argument if `cfg.budget == 0` or the back-off settings are bad.
     napi_poller(Endpoint& ring, Policy policy, channel_counters& counters, config cfg = {}, Clock clock = Clock{})
-        : ring_(&ring), counters_(&counters), policy_(std::move(policy)), budget_(cfg.budget), backoff_(cfg.backoff),
-          clock_(std::move(clock))
+        : ring_(&ring), counters_(&counters), policy_(std::move(policy)), budget_(cfg.budget),
+          defer_(cfg.defer_rearm_polls), backoff_(cfg.backoff), clock_(std::move(clock))
     {
         if (cfg.budget == 0)
             throw std::invalid_argument("xnv: napi_poller: budget must be at least 1 entry per poll");
@@ -127,8 +133,15 @@ public:
             if (delay > nanos::zero())
                 return {0, poll_state::backing_off, now + delay, ring_error::none, why};
         }
+        if (done != 0)
+            deferred_ = 0;
         if (done == budget_)
             return {done, poll_state::keep_polling, no_deadline, ring_error::none, why};
+        if (deferred_ < defer_) {
+            ++deferred_;
+            return {done, poll_state::keep_polling, no_deadline, ring_error::none, why};
+        }
+        deferred_ = 0;
         const rearm r = policy_.on_consumer_idle(outstanding(), now);
         const ring_count c = ring_->final_check(std::clamp(r.ahead, std::uint32_t{1}, ring_->size()));
         if (!c.ok())
@@ -162,13 +175,15 @@ private:
     channel_counters* counters_;
     Policy policy_;
     std::uint32_t budget_;
+    std::uint32_t defer_;
+    std::uint32_t deferred_ = 0; // drained polls since the last entry found
     spurious_backoff backoff_;
     Clock clock_;
 };
 
 /// One step of a consumer thread on real time: act on the previous poll's result `last`, then
 /// poll again and return the new result. `keep_polling` (and `peer_error`, which the caller
-/// should have acted on): poll at once. `armed`: wait on `ch` until a notification,
+/// should have acted on): poll at once (after one CPU pause if the last poll found nothing). `armed`: wait on `ch` until a notification,
 /// `last.deadline` or `max_wait`, whichever comes first. `backing_off`: sleep until
 /// `last.deadline` without listening, drop what `ch` accumulated meanwhile, then poll (a
 /// `timer` poll). The loop of a consumer thread:
@@ -186,7 +201,9 @@ poll_result wait_and_poll(Poller& p, Channel& ch, const poll_result& last, Handl
                           nanos max_wait = no_deadline)
 {
     wake_reason why = wake_reason::continued;
-    if (last.state == poll_state::armed) {
+    if (last.state == poll_state::keep_polling && last.items == 0) {
+        cpu_relax(); // a deferred re-arm: the ring was empty a moment ago
+    } else if (last.state == poll_state::armed) {
         nanos timeout = max_wait;
         if (last.deadline != no_deadline)
             timeout = std::min(timeout, last.deadline - p.now());
