@@ -283,10 +283,15 @@ public:
 
     /// Wait until entries are pending, the peer violates the protocol, or `timeout` passes,
     /// using wait policy `w`. Sleeping policies arm the event index with `final_check(ahead)`.
+    /// `std::chrono::nanoseconds::max()` waits without a deadline.
     template <wait_policy W>
     ring_count wait_pending(W& w, std::chrono::nanoseconds timeout, std::uint32_t ahead = 1) noexcept
     {
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        // A timeout beyond the clock's range (nanoseconds::max() for "no deadline") saturates
+        // rather than overflowing the time point.
+        using clock = std::chrono::steady_clock;
+        const auto now = clock::now();
+        const auto deadline = timeout >= clock::time_point::max() - now ? clock::time_point::max() : now + timeout;
         for (;;) {
             ring_count c = pending();
             if (c.count != 0 || !c.ok())
@@ -296,7 +301,7 @@ public:
                 if (c.count != 0 || !c.ok())
                     return c;
             }
-            const auto left = deadline - std::chrono::steady_clock::now();
+            const auto left = deadline - clock::now();
             if (left <= std::chrono::nanoseconds::zero())
                 return c;
             w.wait(prod_word(in_prod_off), in_seen_, std::chrono::duration_cast<std::chrono::nanoseconds>(left));
