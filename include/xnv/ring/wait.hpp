@@ -58,8 +58,8 @@ struct spin {
     void wake(std::uint32_t*) noexcept {}
 };
 
-/// Busy-poll with a CPU pause per check, yielding the CPU every `yield_every` checks so a
-/// consumer sharing a core with its producer still lets it run.
+/// Busy-poll with a CPU pause per check, yielding the CPU every `yield_every` checks (0: never)
+/// so a consumer sharing a core with its producer still lets it run.
 struct spin_pause {
     static constexpr bool sleeps = false;
     unsigned yield_every = 1024;
@@ -67,8 +67,11 @@ struct spin_pause {
     void wait(std::uint32_t*, std::uint32_t, std::chrono::nanoseconds) noexcept
     {
         cpu_relax();
-        if (++checks % yield_every == 0)
+        // A compare instead of a modulo: no division per check, and none by zero.
+        if (++checks == yield_every) {
+            checks = 0;
             std::this_thread::yield();
+        }
     }
     void wake(std::uint32_t*) noexcept {}
 };
