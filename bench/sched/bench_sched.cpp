@@ -57,7 +57,6 @@ struct node {
 };
 
 struct xnv_stack {
-    static constexpr const char* name = "xnv_intrusive_stack";
     xnv::detail::mpsc_stack<node, &node::next> q;
     xnv::detail::intrusive_fifo<node, &node::next> local;
     void push(node* n) { q.push(n); }
@@ -75,7 +74,6 @@ struct xnv_stack {
 };
 
 struct boost_queue {
-    static constexpr const char* name = "boost_lockfree_queue";
     boost::lockfree::queue<node*, boost::lockfree::capacity<4096>> q;
     void push(node* n)
     {
@@ -96,7 +94,6 @@ struct boost_queue {
 };
 
 struct mutex_deque {
-    static constexpr const char* name = "mutex_deque";
     std::mutex m;
     std::deque<node*> q;
     std::deque<node*> local;
