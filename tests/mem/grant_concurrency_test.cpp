@@ -61,6 +61,13 @@ TEST_CASE("ending grants while they are copied: refused while in use, never torn
     constexpr std::uint64_t none = ~std::uint64_t{0};
     std::atomic<std::uint64_t> offered{none};
     std::atomic<bool> done{false};
+    // The last offer the holder pinned, and the last each copier copied both ways. The
+    // granting thread waits for them before it ends a grant, so every run overlaps ends with
+    // pins and copies however the threads are scheduled.
+    std::atomic<std::uint64_t> holder_seen{none};
+    std::array<std::atomic<std::uint64_t>, copier_threads> copier_seen;
+    for (auto& c : copier_seen)
+        c.store(none);
 
     std::uint64_t torn_at_end = 0;
     std::uint64_t bad_granter_status = 0;
@@ -77,8 +84,14 @@ TEST_CASE("ending grants while they are copied: refused while in use, never torn
                 ++bad_granter_status;
                 break;
             }
-            offered.store((gen << 32) | g.ref, std::memory_order_release);
-            std::this_thread::yield(); // give the copiers a chance to pin it
+            const std::uint64_t offer = (gen << 32) | g.ref;
+            offered.store(offer, std::memory_order_release);
+            while (holder_seen.load(std::memory_order_acquire) != offer)
+                std::this_thread::yield();
+            if (gen % 16 == 0)
+                for (auto& c : copier_seen)
+                    while (c.load(std::memory_order_acquire) != offer)
+                        std::this_thread::yield();
             grant_status s;
             while ((s = table.try_end(g.ref)) == grant_status::in_use)
                 std::this_thread::yield();
@@ -134,7 +147,8 @@ TEST_CASE("ending grants while they are copied: refused while in use, never torn
                                   .length = write_bytes,
                                   .local = mark.data()},
                 };
-                copier.copy(ops);
+                if (copier.copy(ops) == ops.size())
+                    copier_seen[t].store(o, std::memory_order_release);
                 for (const auto& op : ops) {
                     if (op.status == grant_status::okay)
                         ++r.ok;
@@ -172,6 +186,7 @@ TEST_CASE("ending grants while they are copied: refused while in use, never torn
             }
             last = o;
             auto m = copier.try_map(static_cast<grant_ref>(o), grant_access::read_write);
+            holder_seen.store(o, std::memory_order_release); // pinned: now the end may come
             if (m.ok()) {
                 ++held;
                 std::fill_n(m.bytes().data() + write_offset + copier_threads * write_bytes, write_bytes, mark);
@@ -187,7 +202,7 @@ TEST_CASE("ending grants while they are copied: refused while in use, never torn
     for (auto& c : copiers)
         c.join();
     CHECK(hold_other == 0);
-    CHECK(held > 0);
+    CHECK(held == grants); // each offer was pinned before it was ended
 
     CHECK(bad_granter_status == 0);
     CHECK(torn_at_end == 0);

@@ -459,8 +459,9 @@ class grant_copier;
 
 /// A pinned grant: while it lives the entry carries `GTF_reading` (and `GTF_writing` for a
 /// read-write pin), so the granting side cannot end the grant. Move-only; unpins on
-/// destruction. Direct access bypasses the copy discipline: the peer may change the bytes at
-/// any time, so read each field once and validate the copy (the XSA-155 rule).
+/// destruction, and must not outlive the `grant_copier` that made it. Direct access bypasses
+/// the copy discipline: the peer may change the bytes at any time, so read each field once and
+/// validate the copy (the XSA-155 rule).
 class grant_mapping {
 public:
     grant_mapping() noexcept = default;
