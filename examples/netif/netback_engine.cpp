@@ -142,6 +142,9 @@ nb_queue_stats nb_vif_stats::total() const
         t.kicks += q.kicks;
         t.tx_blocked += q.tx_blocked;
         t.mcast_requests += q.mcast_requests;
+        t.tx_gso += q.tx_gso;
+        t.rx_gso += q.rx_gso;
+        t.tx_multislot += q.tx_multislot;
         t.backlog_bytes += q.backlog_bytes;
         for (std::size_t i = 0; i < nb_drop_count; ++i)
             t.drops[i] += q.drops[i];
@@ -321,7 +324,7 @@ struct nb_queue {
 
     // Counters (one writer each: the TX tasklet, the RX tasklet, the event thread).
     std::atomic<std::uint64_t> tx_packets{0}, tx_bytes{0}, rx_packets{0}, rx_bytes{0}, kicks{0}, tx_blocked{0},
-        mcast{0};
+        mcast{0}, tx_gso{0}, rx_gso{0}, tx_multislot{0};
     std::array<std::atomic<std::uint64_t>, nb_drop_count> drops{};
 
     // Last: destroyed first, so no run can outlive the state above.
@@ -562,6 +565,10 @@ xnv::poll_result nb_queue::tx_run(std::uint32_t budget) noexcept
             ++done;
             break;
         case netif::tx_verdict::ok: {
+            if (pkt.gso.present())
+                bump(tx_gso);
+            if (pkt.nr_frags > 1)
+                bump(tx_multislot);
             const netif::tx_fragment& f0 = pkt.frags[0];
             hdr_len = std::min<std::uint32_t>(f0.size, header_copy_bytes);
             mem::grant_copy_op op{mem::copy_direction::from_grant, f0.gref, f0.offset,
@@ -671,6 +678,8 @@ xnv::poll_result nb_queue::rx_run(std::uint32_t budget) noexcept
         bytes += f.meta.size;
         bump(rx_packets);
         bump(rx_bytes, f.meta.size);
+        if (gso.present())
+            bump(rx_gso);
         if (copy_status != mem::grant_status::okay) {
             fail(std::string("RX grant copy failed: ") + std::string(mem::to_string(copy_status)));
             failed = true;
@@ -847,6 +856,9 @@ nb_vif_stats netback_engine::impl::stats_of(const nb_vif& v, std::uint64_t now) 
         x.kicks = q.kicks.load(r);
         x.tx_blocked = q.tx_blocked.load(r);
         x.mcast_requests = q.mcast.load(r);
+        x.tx_gso = q.tx_gso.load(r);
+        x.rx_gso = q.rx_gso.load(r);
+        x.tx_multislot = q.tx_multislot.load(r);
         x.tx_notify = q.tx_nc.snapshot();
         x.rx_notify = q.rx_nc.snapshot();
         for (std::size_t k = 0; k < nb_drop_count; ++k)

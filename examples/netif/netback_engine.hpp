@@ -69,6 +69,9 @@ struct nb_queue_stats {
     std::uint64_t kicks = 0;      ///< notifications received from the frontend
     std::uint64_t tx_blocked = 0; ///< times a TX frame waited for room in a full backlog (back-pressure)
     std::uint64_t mcast_requests = 0;
+    std::uint64_t tx_gso = 0;     ///< frames the guest sent with a GSO extra-info segment
+    std::uint64_t rx_gso = 0;     ///< frames delivered to the guest with a GSO extra-info segment
+    std::uint64_t tx_multislot = 0; ///< frames the guest sent in more than one slot (feature-sg)
     notify::counters_snapshot tx_notify{}; ///< notifications sent for TX responses
     notify::counters_snapshot rx_notify{}; ///< notifications sent for RX responses
     std::array<std::uint64_t, nb_drop_count> drops{};

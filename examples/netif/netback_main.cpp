@@ -140,6 +140,9 @@ void json_queue(json_writer& j, const nb_queue_stats& q, double seconds)
                                                 : static_cast<double>(sent) / static_cast<double>(q.tx_packets + q.rx_packets))
         .field("tx_blocked", q.tx_blocked)
         .field("mcast_requests", q.mcast_requests)
+        .field("tx_gso", q.tx_gso)
+        .field("rx_gso", q.rx_gso)
+        .field("tx_multislot", q.tx_multislot)
         .field("backlog_bytes", q.backlog_bytes);
     j.key("drops").begin_object();
     for (std::size_t i = 0; i < nb_drop_count; ++i)
@@ -303,7 +306,7 @@ int main(int argc, char** argv)
                     if (!st.detail.empty())
                         why += " (" + st.detail + ")";
                     if (cn.session.peer_error())
-                        why += ": " + std::string(cn.session.peer_error()->message());
+                        why = "netfront reported an error: " + std::string(cn.session.peer_error()->message());
                     finish_conn(cn, why);
                     return;
                 }
