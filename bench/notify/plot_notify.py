@@ -7,8 +7,8 @@ taken here).
   plot_notify.py results.json --img-dir docs/img --prefix notify --markdown tables.md
 
 Writes <prefix>-notifications.svg, <prefix>-p50.svg and <prefix>-p99.svg (one panel per
-channel kind, one curve per policy, offered load on the x axis) and, with --markdown, the
-tables of medians. Needs gnuplot.
+channel kind, one curve per policy, offered load on the x axis; --format png for PNG) and,
+with --markdown, the tables of medians. Needs gnuplot.
 """
 
 import argparse
@@ -91,8 +91,11 @@ def plot(data, metric, out):
     workloads, rates, policies = axes(data, work)
     label, logy = METRICS[metric]
     with tempfile.TemporaryDirectory() as tmp:
+        height = 380 * len(workloads)
+        terminal = (f'pngcairo noenhanced size 900,{height} font "sans,10"' if out.endswith(".png")
+                    else f'svg noenhanced size 900,{height} dynamic font "sans,11"')
         lines = [
-            f'set terminal svg size 900,{380 * len(workloads)} dynamic font "sans,11"',
+            f"set terminal {terminal}",
             f'set output "{out}"',
             f"set multiplot layout {len(workloads)},1",
             "set grid",
@@ -114,6 +117,8 @@ def plot(data, metric, out):
                         if v is not None and (v > 0 or not logy):
                             f.write(f"{i} {v}\n")
                 plots.append(f'"{path}" using 1:2 with linespoints lw 2 title "{p}"')
+            if metric == "notifications_per_million":
+                plots.append('15625 with lines dt 2 lc "gray40" title "1 per 64 items"')
             lines.append(f'set title "{w.replace("_", " ")}, {work} ns of work per item: {label}"')
             lines.append("plot " + ", ".join(plots))
         lines.append("unset multiplot")
@@ -177,10 +182,11 @@ def main():
     ap.add_argument("--img-dir", default=".")
     ap.add_argument("--prefix", default="notify")
     ap.add_argument("--markdown", help="write the tables of medians here")
+    ap.add_argument("--format", choices=["svg", "png"], default="svg")
     args = ap.parse_args()
     data, _ = load(args.json)
     for metric, name in [("notifications_per_million", "notifications"), ("p50_ns", "p50"), ("p99_ns", "p99")]:
-        plot(data, metric, os.path.join(args.img_dir, f"{args.prefix}-{name}.svg"))
+        plot(data, metric, os.path.join(args.img_dir, f"{args.prefix}-{name}.{args.format}"))
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(markdown(data))

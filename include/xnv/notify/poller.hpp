@@ -127,14 +127,13 @@ public:
             return {done, poll_state::peer_error, no_deadline, err, why};
         if (done != 0) {
             backoff_.on_work();
+            deferred_ = 0;
         } else if (why == wake_reason::notification) {
             counters_->add_spurious();
             const nanos delay = backoff_.on_spurious();
             if (delay > nanos::zero())
                 return {0, poll_state::backing_off, now + delay, ring_error::none, why};
         }
-        if (done != 0)
-            deferred_ = 0;
         if (done == budget_)
             return {done, poll_state::keep_polling, no_deadline, ring_error::none, why};
         if (deferred_ < defer_) {
