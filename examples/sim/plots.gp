@@ -3,6 +3,7 @@
 # reads docs/results/sim-*.csv, writes docs/img/sim-*.svg.
 set terminal svg size 720,420 dynamic font "sans,12"
 set datafile separator ","
+set termoption noenhanced
 set key top left
 set grid ytics
 

@@ -80,8 +80,9 @@ inline cli make_cli(options& o)
     cli c("xnv-sim", "Deterministic simulation of dispatch and notification policies over simulated CPUs.\n"
                      "Experiments: single (one run), paper (all_on_first vs hysteresis at each CPU count\n"
                      "of --cpu-list, one source per CPU at --load-mbps), sweep (offered load from 5% to 100%\n"
-                     "of --load-mbps per source, each dispatch policy, each CPU count of --cpu-list).");
-    c.text("--experiment", o.experiment, {"single", "paper", "sweep"}, "what to run")
+                     "of --load-mbps per source, each dispatch policy, each CPU count of --cpu-list),\n"
+                     "coalescers (each coalescer at 10%, 50% and 100% of --load-mbps, with --policy).");
+    c.text("--experiment", o.experiment, {"single", "paper", "sweep", "coalescers"}, "what to run")
         .integer("--cpus", o.cpus, 1, 4096, "simulated CPUs (single)")
         .custom("--cpu-list", "LIST", "CPU counts for paper and sweep (default 4,8,16)",
                 [&o](const std::string& flag, std::string_view v) { o.cpu_list = parse_cpu_list(flag, v); })
@@ -150,11 +151,16 @@ inline std::vector<xs::source_spec> make_sources(const options& o, std::uint32_t
         else if (o.shape == "ramp")
             shape = xs::shapes::ramp{xs::rate::mbps(load_mbps / 20), peak, nanos::zero(), duration, 64};
         else if (o.shape == "square")
-            shape = xs::shapes::square_wave{xs::rate::mbps(load_mbps / 10), peak, duration / 8, duration / 16};
+            shape = xs::shapes::square_wave{xs::rate::mbps(load_mbps / 20), peak, duration / 8, duration / 16};
         else if (o.shape == "bursts") // bursts of 64 at 10x the peak, averaging the peak
             shape = xs::shapes::bursts{64, nanos(static_cast<std::int64_t>(64 * o.packet_bytes * 8 * 1000 / load_mbps)),
                                        xs::rate::mbps(load_mbps * 10)};
-        out.push_back({"vif" + std::to_string(i), shape, size, process});
+        xs::source_spec spec{"vif" + std::to_string(i), shape, size, process};
+        // Paced sources start staggered over one packet time, so they do not all arrive at the
+        // same instants (as independent senders would not).
+        const std::uint64_t gap_ns = o.packet_bytes * 8 * 1000 / load_mbps;
+        spec.start = nanos(static_cast<std::int64_t>(gap_ns * i / n));
+        out.push_back(std::move(spec));
     }
     return out;
 }

@@ -236,6 +236,40 @@ int sweep(const options& o)
     return 0;
 }
 
+// Each coalescer at 10%, 50% and 100% of --load-mbps per source, under --policy.
+int coalescers(const options& o)
+{
+    std::string csv = "cpus,coalescer,load_percent,offered_gbps,delivered_gbps,cpu_util_sum,notifications_per_packet,"
+                      "timer_polls_per_s,latency_p50_us,latency_p99_us\n";
+    fmt::print("{:>4} {:<14} {:>5} {:>9} {:>9} {:>8} {:>12} {:>9} {:>9}\n", "cpus", "coalescer", "load%", "offered",
+               "delivered", "CPUs", "notif/packet", "p50 us", "p99 us");
+    for (const std::uint32_t cpus : o.cpu_list) {
+        for (const std::uint64_t pct : {10, 50, 100}) {
+            const std::uint64_t load = std::max<std::uint64_t>(1, o.load_mbps * pct / 100);
+            xs::simulator sim(make_scenario(o, cpus, load));
+            for (const auto& c : coalescer_names) {
+                options oc = o;
+                oc.coalescer = c;
+                const auto r = run_policy(sim, oc, o.policy);
+                const std::uint64_t packets = cpu_sum(r, &xs::cpu_result::packets);
+                const double per_packet = packets > 0 ? static_cast<double>(r.notifications_sent()) /
+                                                            static_cast<double>(packets)
+                                                      : 0.0;
+                fmt::print("{:>4} {:<14} {:>5} {:>9.3f} {:>9.3f} {:>8.2f} {:>12.3f} {:>9.1f} {:>9.1f}\n", cpus, c, pct,
+                           gbps(r.offered_bps()), gbps(r.throughput_bps()), total_utilisation(r), per_packet,
+                           us(r.latency.p50), us(r.latency.p99));
+                csv += fmt::format("{},{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.1f},{:.3f},{:.3f}\n", cpus, c, pct,
+                                   gbps(r.offered_bps()), gbps(r.throughput_bps()), total_utilisation(r), per_packet,
+                                   per_second(cpu_sum(r, &xs::cpu_result::timer_polls), r), us(r.latency.p50),
+                                   us(r.latency.p99));
+            }
+        }
+    }
+    if (!o.out_dir.empty())
+        write_file(out_path(o, "sim-coalescers.csv"), csv);
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -251,6 +285,8 @@ int main(int argc, char** argv)
             return paper(o);
         if (o.experiment == "sweep")
             return sweep(o);
+        if (o.experiment == "coalescers")
+            return coalescers(o);
         return single(o);
     } catch (const cli_error& e) {
         fmt::print(stderr, "xnv-sim: {}\n", e.what());

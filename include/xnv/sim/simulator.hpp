@@ -27,10 +27,13 @@
 /// - The coalescer's producer-side deadline is a timer event; when it fires it may notify.
 /// - The dispatcher (`xnv::balanced_dispatcher` over the policy, on the simulator's virtual
 ///   clock) gets each source's handled packets, bytes and CPU time at the policy's sample
-///   interval. A pending notification and a scheduled or running tasklet are the work a CPU has
-///   queued for a source: the simulator `enqueue`s each and `complete`s it when done, so a move
-///   takes effect, under the dispatcher's drain rule, once the old CPU holds nothing for the
-///   source. A source never runs on two CPUs at once and its packets are handled in order.
+///   interval. A scheduled or running tasklet is the work a CPU has queued for a source: the
+///   simulator `enqueue`s it when scheduled and `complete`s it when its run ends, so a move
+///   takes effect, under the dispatcher's drain rule, once the old CPU has finished the run it
+///   had queued (at once for an idle source). A notification carries no data and is not held
+///   work: it is delivered where the source is routed when it is sent, and the tasklet it
+///   schedules goes where the source is routed when it is handled. A source never runs on two
+///   CPUs at once and its packets are handled in order.
 ///
 /// Determinism: events are ordered by (time, order of scheduling), every cost and time is an
 /// integer, and random draws come from `xnv::sim::rng`; the same scenario and policies give the
@@ -386,7 +389,6 @@ private:
         auto& st = sources_[s];
         st.pending = why;
         const std::uint32_t c = route(s);
-        dispatch_.enqueue(s);
         cpus_[c].notifications.push(s);
         kick(c);
     }
@@ -510,9 +512,8 @@ private:
                     ++cpu.result.notifications;
             }
             st.pending = wake::none;
-            // Handled: nothing of s is queued here any more, so a pending move may complete
-            // now and the tasklet is scheduled on the new route.
-            dispatch_.complete(s);
+            // The notification carries no data, so it is not work held for s: the tasklet it
+            // schedules goes wherever s is routed now.
             if (st.state == consumer::idle) {
                 ++st.consumer_generation; // the consumer is awake: its timer is moot
                 schedule_tasklet(s, c);
