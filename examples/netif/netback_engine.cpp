@@ -959,6 +959,14 @@ nb_vif_stats netback_engine::remove_vif(std::uint32_t id, std::string reason)
         for (auto& ch : q->in)
             (void)::epoll_ctl(e.epoll.get(), EPOLL_CTL_DEL, ch.fd(), nullptr);
     e.ports[id].close_and_drain(); // no other thread reaches the vif from here on (P1, P2)
+    std::vector<worker_id> placed;
+    std::visit(
+        [&](auto& b) {
+            if constexpr (!std::is_same_v<std::decay_t<decltype(b)>, std::monostate>)
+                for (source_id s : v.sources)
+                    placed.push_back(b.worker_of(s));
+        },
+        e.balancer);
     std::visit(
         [&](auto& b) {
             if constexpr (!std::is_same_v<std::decay_t<decltype(b)>, std::monostate>)
@@ -982,6 +990,8 @@ nb_vif_stats netback_engine::remove_vif(std::uint32_t id, std::string reason)
     e.macs.forget_port(id);
     e.mac_lock.unlock();
     nb_vif_stats s = e.stats_of(v, now_ns());
+    for (std::size_t i = 0; i < s.queues.size() && i < placed.size(); ++i)
+        s.queues[i].worker = placed[i]; // where the queue last ran
     s.live = false;
     s.close_reason = std::move(reason);
     e.ports[id].vif.store(nullptr, std::memory_order_relaxed);

@@ -65,6 +65,8 @@ traffic_port::traffic_port(const generator_config& cfg, std::uint32_t queue, std
         if (quota_ == 0)
             done_ = true; // fewer frames than queues: this one sends none
     }
+    if (!cfg.transmit)
+        done_ = true;
     if (cfg.rate != 0)
         interval_ns_ = 1e9 * static_cast<double>(queues) / static_cast<double>(cfg.rate);
     announcer_ = queue == 0;

@@ -89,6 +89,8 @@ struct generator_config {
     /// Stop sending after this long; zero: no limit.
     nanos duration{0};
     std::uint64_t seed = 1;
+    /// false: a sink only; nothing but the announcements is sent.
+    bool transmit = true;
     /// TCP framing: the MTU decides which frames are GSO frames (MSS = MTU - 40).
     std::uint32_t mtu = 1500;
     bool gso = false;

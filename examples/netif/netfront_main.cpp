@@ -226,8 +226,7 @@ int main(int argc, char** argv)
         if (o.mode == "sink") {
             if (o.count != 0 || o.seconds != 0 || o.rate != 0)
                 throw cli_error("--mode sink sends nothing: --count, --seconds and --rate do not apply");
-            gen.count = 0;
-            gen.duration = std::chrono::nanoseconds(1); // done at once
+            gen.transmit = false;
         } else {
             gen.count = o.count;
             gen.duration = std::chrono::seconds(o.seconds);
