@@ -113,8 +113,10 @@ struct hysteresis_config {
     /// How often the policy wants a sample.
     nanos sample_interval = std::chrono::milliseconds(10);
     scaling steps = scaling::one_at_a_time;
-    /// A rebalancing move must shrink the spread of per-worker load (max - min over active
-    /// workers) by more than this fraction; in [0, 1).
+    /// A rebalancing move from worker a to worker b must shrink the load difference between a
+    /// and b by more than this fraction of it; in [0, 1). (Judged per pair, as Linux's load
+    /// balancer does, so spreading onto several idle workers at once is not blocked by the
+    /// workers a single move does not touch.)
     double min_improvement = 0.20;
     /// Most workers the policy activates; 0 means all of them.
     std::uint32_t max_workers = 0;
@@ -126,8 +128,9 @@ struct hysteresis_config {
 ///
 /// On each sample, after any change of the active count: sources on workers that are no
 /// longer active move, largest first, onto the least loaded active worker; then every source,
-/// largest first, moves to the least loaded active worker if that shrinks the spread of
-/// per-worker load by more than `min_improvement` and it has not moved within `min_dwell`.
+/// largest first, moves to the least loaded active worker if that shrinks the load difference
+/// between the two workers by more than `min_improvement` and it has not moved within
+/// `min_dwell`.
 /// Ties go to the lower source id and the lower worker index, so results are deterministic.
 class hysteresis_balanced {
 public:
@@ -248,27 +251,6 @@ private:
         return best;
     }
 
-    static double spread(const std::vector<double>& load) noexcept
-    {
-        const auto [lo, hi] = std::minmax_element(load.begin(), load.end());
-        return *hi - *lo;
-    }
-
-    // The spread if worker a's load became la and worker b's lb (nothing is modified, so a
-    // rejected move leaves the loads bit for bit as they were).
-    static double spread_if_moved(const std::vector<double>& load, worker_id a, double la, worker_id b,
-                                  double lb) noexcept
-    {
-        double lo = std::numeric_limits<double>::infinity();
-        double hi = -lo;
-        for (worker_id w = 0; w < load.size(); ++w) {
-            const double x = w == a ? la : (w == b ? lb : load[w]);
-            lo = std::min(lo, x);
-            hi = std::max(hi, x);
-        }
-        return hi - lo;
-    }
-
     void place_all(const dispatch_view& v, dispatch_plan& plan)
     {
         const auto& src = v.sources();
@@ -299,7 +281,7 @@ private:
             load[m] += l[s];
             moved[s] = true;
         }
-        // Optional moves: only where the spread shrinks by more than min_improvement.
+        // Optional moves: only where the pair's imbalance shrinks by more than min_improvement.
         for (source_id s : order) {
             if (moved[s] || l[s] <= 0.0)
                 continue;
@@ -309,8 +291,11 @@ private:
             const worker_id m = least_loaded(load);
             if (m == w)
                 continue;
-            const double after = spread_if_moved(load, w, load[w] - l[s], m, load[m] + l[s]);
-            if (after < spread(load) * (1.0 - cfg_.min_improvement)) {
+            // The imbalance between the two workers involved: w is not the least loaded, so
+            // the difference before is >= 0; a move that overshoots counts its new difference.
+            const double before = load[w] - load[m];
+            const double after = std::abs((load[w] - l[s]) - (load[m] + l[s]));
+            if (after < before * (1.0 - cfg_.min_improvement)) {
                 plan.move(s, m);
                 load[w] -= l[s];
                 load[m] += l[s];
