@@ -49,4 +49,21 @@ inline void xen_attach(netif_rx_back_ring_t* r, netif_rx_sring_t* s, RING_IDX st
 {
     BACK_RING_ATTACH(r, s, start, bytes);
 }
+// The same at index 0: Xen's FRONT_RING_INIT and BACK_RING_INIT.
+inline void xen_attach_at_zero(netif_tx_front_ring_t* r, netif_tx_sring_t* s, std::size_t bytes)
+{
+    FRONT_RING_INIT(r, s, bytes);
+}
+inline void xen_attach_at_zero(netif_rx_front_ring_t* r, netif_rx_sring_t* s, std::size_t bytes)
+{
+    FRONT_RING_INIT(r, s, bytes);
+}
+inline void xen_attach_at_zero(netif_tx_back_ring_t* r, netif_tx_sring_t* s, std::size_t bytes)
+{
+    BACK_RING_INIT(r, s, bytes);
+}
+inline void xen_attach_at_zero(netif_rx_back_ring_t* r, netif_rx_sring_t* s, std::size_t bytes)
+{
+    BACK_RING_INIT(r, s, bytes);
+}
 #pragma GCC diagnostic pop

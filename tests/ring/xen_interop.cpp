@@ -323,10 +323,13 @@ public:
         s_ = reinterpret_cast<typename K::sring*>(mem.data());
         if (init) {
             SHARED_RING_INIT(s_);
-            s_->req_prod = s_->rsp_prod = start;
+            s_->req_prod = s_->rsp_prod = start; // SHARED_RING_INIT knows only index 0
             s_->req_event = s_->rsp_event = start + 1;
         }
-        xen_attach(&r_, s_, start, mem.size());
+        if (start == 0)
+            xen_attach_at_zero(&r_, s_, mem.size());
+        else
+            xen_attach(&r_, s_, start, mem.size());
     }
     void channels(int wait_on, int wake_to) { wait_on_ = wait_on, wake_to_ = wake_to; }
     std::uint32_t size() const { return RING_SIZE(&r_); }
@@ -390,10 +393,13 @@ public:
         s_ = reinterpret_cast<typename K::sring*>(mem.data());
         if (init) {
             SHARED_RING_INIT(s_);
-            s_->req_prod = s_->rsp_prod = start;
+            s_->req_prod = s_->rsp_prod = start; // SHARED_RING_INIT knows only index 0
             s_->req_event = s_->rsp_event = start + 1;
         }
-        xen_attach(&r_, s_, start, mem.size());
+        if (start == 0)
+            xen_attach_at_zero(&r_, s_, mem.size());
+        else
+            xen_attach(&r_, s_, start, mem.size());
     }
     void channels(int wait_on, int wake_to) { wait_on_ = wait_on, wake_to_ = wake_to; }
     std::uint32_t size() const { return RING_SIZE(&r_); }

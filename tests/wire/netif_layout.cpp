@@ -125,6 +125,10 @@ TEST_CASE("the xen_abi layout puts the indices and the ring where Xen's shared r
     CHECK(xen_abi::req_event_offset == offsetof(netif_tx_sring_t, req_event));
     CHECK(xen_abi::rsp_prod_offset == offsetof(netif_tx_sring_t, rsp_prod));
     CHECK(xen_abi::rsp_event_offset == offsetof(netif_tx_sring_t, rsp_event));
+    CHECK(xen_abi::req_prod_offset == offsetof(netif_rx_sring_t, req_prod));
+    CHECK(xen_abi::req_event_offset == offsetof(netif_rx_sring_t, req_event));
+    CHECK(xen_abi::rsp_prod_offset == offsetof(netif_rx_sring_t, rsp_prod));
+    CHECK(xen_abi::rsp_event_offset == offsetof(netif_rx_sring_t, rsp_event));
     CHECK(xen_abi::header_bytes == offsetof(netif_tx_sring_t, ring));
     CHECK(xen_abi::header_bytes == offsetof(netif_rx_sring_t, ring));
     CHECK(sizeof(RING_IDX) == sizeof(std::uint32_t));
