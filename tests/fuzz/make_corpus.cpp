@@ -11,6 +11,7 @@
 // The output is a pure function of this file: no randomness, no clock.
 
 #include "control_message.hpp"
+#include "fuzz_formats.hpp"
 
 #include <xnv/mem/grant_table.hpp>
 #include <xnv/ring/layout.hpp>
@@ -71,10 +72,7 @@ public:
         for (int i = 0; i < 4; ++i)
             b_[off + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(v >> (8 * i));
     }
-    template <class T> void put_at(std::size_t off, const T& v)
-    {
-        std::memcpy(b_.data() + off, &v, sizeof v);
-    }
+    template <class T> void put_at(std::size_t off, const T& v) { std::memcpy(b_.data() + off, &v, sizeof v); }
 
 private:
     bytes& le(std::uint64_t v, int n)
@@ -103,29 +101,8 @@ void add(std::string_view target, std::string_view name, bytes b)
 
 namespace ring_seeds {
 
-// Script steps (ring_consumer.cpp, enum op): low nibble operation, high nibble argument.
-enum op : std::uint8_t {
-    pending = 0,
-    consume,
-    drain,
-    try_consume,
-    discard,
-    final_check,
-    produce,
-    peek_release,
-    peer_index_delta,
-    peer_index_abs,
-    peer_rewrite_slot,
-    wait_spin,
-    reserve_commit,
-    peer_event,
-    publish_unpublished,
-    wait_futex,
-};
-constexpr std::uint8_t step(op o, std::uint32_t arg = 0)
-{
-    return static_cast<std::uint8_t>(o | (arg << 4));
-}
+using namespace xnv::fuzz::ring_format;
+using xnv::fuzz::step;
 
 struct shape {
     bool padded;
@@ -178,10 +155,11 @@ void make()
         if (s.back) {
             // A frontend published 40 requests: consume them in batches, answer, re-arm.
             const std::vector<std::uint8_t> serve = {
-                step(pending),        step(consume, 3),      step(produce, 8 | 4),     step(try_consume),
-                step(peek_release, 2), step(drain, 7),        step(produce, 8 | 7),     step(reserve_commit, 5),
-                step(publish_unpublished, 1), step(final_check), step(wait_futex, 1), step(pending),
-                step(discard, 15),    step(final_check, 3),  step(wait_spin),
+                step(op_pending),        step(op_consume, 3),        step(op_produce, 8 | 4),
+                step(op_try_consume),    step(op_peek_release, 2),   step(op_drain, 7),
+                step(op_produce, 8 | 7), step(op_reserve_commit, 5), step(op_publish_unpublished, 1),
+                step(op_final_check),    step(op_wait_futex, 1),     step(op_pending),
+                step(op_discard, 15),    step(op_final_check, 3),    step(op_wait_spin),
             };
             add_ring(n + "_serve", s, 0, serve, image(s, 256, 40));
             add_ring(n + "_wrap", s, 0xFFFFFFF0u, serve, image(s, 256, 40));
@@ -189,62 +167,326 @@ void make()
             add_ring(n + "_full", s, 0x7FFFFFF0u, serve, image(s, 256, 256));
             add_ring(n + "_overrun", s, 5, serve, image(s, 256, 257));
             // The index moves backwards after being seen.
-            const std::vector<std::uint8_t> back = {step(pending), step(consume, 1), step(peer_index_delta),
-                                                    0xFF,          0xFF,             0xFF,
-                                                    0xFF,          step(pending),    step(consume),
-                                                    step(peer_index_delta), 4,       0,
-                                                    0,             0,                step(pending)};
+            const std::vector<std::uint8_t> back = {
+                step(op_pending), step(op_consume, 1), step(op_peer_index_delta), 0xFF, 0xFF, 0xFF, 0xFF,
+                step(op_pending), step(op_consume),    step(op_peer_index_delta), 4,    0,    0,    0,
+                step(op_pending)};
             add_ring(n + "_backwards", s, 100, back, image(s, 256, 8));
             // A small ring of 4 slots that wraps many times while it is served.
             std::vector<std::uint8_t> small;
             for (int r = 0; r < 12; ++r) {
-                small.push_back(step(peer_index_delta));
+                small.push_back(step(op_peer_index_delta));
                 small.insert(small.end(), {4, 0, 0, 0});
-                small.push_back(step(drain, 2));
-                small.push_back(step(produce, 8 | 4));
+                small.push_back(step(op_drain, 2));
+                small.push_back(step(op_produce, 8 | 4));
             }
             add_ring(n + "_small_wrapping", s, 0xFFFFFFFAu, small, image(s, 4, 0));
             // Slots rewritten after publication: each copy must be what the slot held then.
             const std::size_t slot = s.rx ? 8 : 12;
-            std::vector<std::uint8_t> rewrite = {step(pending), step(peer_rewrite_slot), 1, 0};
+            std::vector<std::uint8_t> rewrite = {step(op_pending), step(op_peer_rewrite_slot), 1, 0};
             rewrite.insert(rewrite.end(), slot, 0xAB);
-            rewrite.insert(rewrite.end(), {step(consume, 3), step(peer_rewrite_slot), 2, 0});
+            rewrite.insert(rewrite.end(), {step(op_consume, 3), step(op_peer_rewrite_slot), 2, 0});
             rewrite.insert(rewrite.end(), slot, 0x09);
-            rewrite.push_back(step(drain, 15));
+            rewrite.push_back(step(op_drain, 15));
             add_ring(n + "_rewrite", s, 0, rewrite, image(s, 256, 6));
         } else {
             // Requests go out, responses come back, some of them beyond what was asked.
             const std::vector<std::uint8_t> cycle = {
-                step(produce, 8 | 7), step(produce, 8 | 7), step(reserve_commit, 6), step(publish_unpublished, 1),
-                step(pending),        step(consume, 3),      step(try_consume),         step(peek_release, 1),
-                step(drain, 4),       step(final_check),     step(peer_event),          0x30, 0, 0, 0,
-                step(produce, 8 | 3), step(wait_futex, 2),   step(discard, 15),         step(pending),
+                step(op_produce, 8 | 7),
+                step(op_produce, 8 | 7),
+                step(op_reserve_commit, 6),
+                step(op_publish_unpublished, 1),
+                step(op_pending),
+                step(op_consume, 3),
+                step(op_try_consume),
+                step(op_peek_release, 1),
+                step(op_drain, 4),
+                step(op_final_check),
+                step(op_peer_event),
+                0x30,
+                0,
+                0,
+                0,
+                step(op_produce, 8 | 3),
+                step(op_wait_futex, 2),
+                step(op_discard, 15),
+                step(op_pending),
             };
             add_ring(n + "_cycle", s, 0, cycle, image(s, 256, 12));
             add_ring(n + "_wrap", s, 0xFFFFFFFCu, cycle, image(s, 256, 12));
             add_ring(n + "_overrun", s, 77, cycle, image(s, 256, 30));
             // Responses published before any request: overrun at once.
-            const std::vector<std::uint8_t> early = {step(pending), step(consume, 15), step(produce, 8 | 2),
-                                                     step(pending)};
+            const std::vector<std::uint8_t> early = {step(op_pending), step(op_consume, 15), step(op_produce, 8 | 2),
+                                                     step(op_pending)};
             add_ring(n + "_unasked", s, 3, early, image(s, 256, 1));
             // A full ring of requests answered in full, across the wrap, on an 8-slot ring.
-            std::vector<std::uint8_t> full = {step(produce, 8 | 7), step(produce, 8 | 1), step(peer_index_delta), 8, 0,
-                                              0, 0, step(drain, 15), step(final_check)};
+            std::vector<std::uint8_t> full = {
+                step(op_produce, 8 | 7), step(op_produce, 8 | 1), step(op_peer_index_delta), 8, 0, 0, 0,
+                step(op_drain, 15),      step(op_final_check)};
             add_ring(n + "_full_small", s, 0xFFFFFFFDu, full, image(s, 8, 0));
         }
         // Memory too small for one slot, and an image with absolute (random-looking) indices.
-        add_ring(n + "_no_slot", s, 0, std::vector<std::uint8_t>{step(pending)},
-                 image(s, 0, 0));
+        add_ring(n + "_no_slot", s, 0, std::vector<std::uint8_t>{step(op_pending)}, image(s, 0, 0));
         bytes abs = image(s, 64, 0);
         abs.put_u32_at(0, 0x12345678u);
         abs.put_u32_at(8, 0x9ABCDEF0u);
         add_ring(n + "_absolute", s, 0x12345670u,
-                 std::vector<std::uint8_t>{step(pending), step(drain, 15), step(produce, 8 | 7), step(final_check)},
+                 std::vector<std::uint8_t>{step(op_pending), step(op_drain, 15), step(op_produce, 8 | 7),
+                                           step(op_final_check)},
                  abs, false);
     }
 }
 
 } // namespace ring_seeds
+
+// ------------------------------------------------------------------ netback_tx_parser
+
+namespace netback_seeds {
+
+constexpr std::string_view target = "netback_tx_parser";
+
+tx_request extra_slot(std::uint8_t type, bool more, std::uint16_t gso_size = 1448,
+                      std::uint8_t gso_kind = gso_type::tcpv4)
+{
+    extra_info e{};
+    e.type = type;
+    e.flags = more ? extra_flag_more : 0;
+    if (type == extra_type::gso) {
+        e.u.gso.size = gso_size;
+        e.u.gso.type = gso_kind;
+    } else if (type == extra_type::mcast_add || type == extra_type::mcast_del) {
+        e.u.mcast.addr[0] = 0x01;
+        e.u.mcast.addr[5] = 0x42;
+    }
+    tx_request r{};
+    std::memcpy(&r, &e, sizeof e);
+    return r;
+}
+
+// A packet of `n` data slots: the first carries the total, later ones `later` bytes each.
+std::vector<tx_request> packet(std::uint16_t id, std::uint32_t n, std::uint16_t later, std::uint16_t first_own = 1000,
+                               std::uint16_t flags = 0)
+{
+    std::vector<tx_request> v;
+    const auto total = static_cast<std::uint16_t>(first_own + later * (n - 1));
+    v.push_back(tx_request{0x10, 0, static_cast<std::uint16_t>(flags | (n > 1 ? txf::more_data : 0)), id, total});
+    for (std::uint32_t i = 1; i < n; ++i)
+        v.push_back(tx_request{0x10 + i, 128, static_cast<std::uint16_t>(i + 1 < n ? txf::more_data : 0),
+                               static_cast<std::uint16_t>(id + i), later});
+    return v;
+}
+
+// A TX ring image of 256 slots with header words relative to `start`: `reqs` from the slot of
+// index `start` on, req_prod = `prod` (default: all of them).
+bytes image(bool padded, const std::vector<tx_request>& reqs, std::int64_t prod = -1, std::uint32_t start = 0)
+{
+    const std::size_t header = padded ? 256 : 64;
+    bytes b;
+    b.zeros(header + 256 * sizeof(tx_request));
+    for (std::size_t i = 0; i < reqs.size() && i < 256; ++i)
+        b.put_at(header + ((start + i) & 255) * sizeof(tx_request), reqs[i]);
+    b.put_u32_at(0, prod < 0 ? static_cast<std::uint32_t>(reqs.size()) : static_cast<std::uint32_t>(prod));
+    b.put_u32_at(padded ? 64 : 4, 1);
+    b.put_u32_at(padded ? 192 : 12, 1);
+    return b;
+}
+
+void add_image(std::string_view name, bool padded, std::uint32_t start, const bytes& img, const bytes* limits = nullptr)
+{
+    bytes b;
+    b.u8(0u | 8u | (padded ? 4u : 0u) | (limits != nullptr ? 0x10u : 0u));
+    b.u32(start);
+    if (limits != nullptr)
+        b.append(*limits);
+    b.append(img);
+    add(target, std::string(name) + (padded ? "_padded" : "_xen"), std::move(b));
+}
+
+template <class... V> std::vector<tx_request> cat(const V&... parts)
+{
+    std::vector<tx_request> v;
+    (v.insert(v.end(), parts.begin(), parts.end()), ...);
+    return v;
+}
+
+void images()
+{
+    for (bool padded : {false, true}) {
+        const auto one = packet(1, 1, 0);
+        const auto three = packet(2, 3, 500);
+        auto gso = packet(5, 2, 1448, 1500, txf::csum_blank | txf::extra_info);
+        gso.insert(gso.begin() + 1, extra_slot(extra_type::gso, false));
+        auto mcast = packet(9, 1, 0);
+        mcast[0].flags |= txf::extra_info;
+        mcast.push_back(extra_slot(extra_type::mcast_add, false));
+        add_image("mixed", padded, 0, image(padded, cat(one, three, gso, mcast, packet(20, 18, 64))));
+        add_image("wrap", padded, 0xFFFFFFF8u, image(padded, cat(one, three, gso, packet(30, 4, 8)), -1, 0xFFFFFFF8u));
+        add_image("empty", padded, 12345, image(padded, {}));
+        add_image("slots_19_drop", padded, 0, image(padded, cat(packet(1, 19, 64), one)));
+        add_image("slots_21_fatal", padded, 0, image(padded, packet(1, 21, 64)));
+        add_image("zero_fragment", padded, 0, image(padded, cat(packet(1, 3, 0), one)));
+        add_image("first_too_short", padded, 0, image(padded, cat(packet(1, 2, 100, 10), one)));
+        add_image("fragment_exceeds_total", padded, 0, [&] {
+            auto v = packet(1, 3, 100);
+            v[0].size = 150;
+            return image(padded, cat(v, one));
+        }());
+        add_image("crosses_page", padded, 0, [&] {
+            auto v = packet(1, 2, 100);
+            v[1].offset = 4000;
+            return image(padded, v);
+        }());
+        add_image("headers_in_1_byte_slots", padded, 0, image(padded, packet(1, 18, 1, 14)));
+        auto bad_extra = packet(1, 1, 0, 100, txf::extra_info);
+        bad_extra.push_back(extra_slot(7, false));
+        add_image("extra_unknown", padded, 0, image(padded, bad_extra));
+        auto gso0 = packet(1, 1, 0, 100, txf::extra_info);
+        gso0.push_back(extra_slot(extra_type::gso, false, 0));
+        add_image("gso_size_zero", padded, 0, image(padded, gso0));
+        auto gso_bad = packet(1, 1, 0, 100, txf::extra_info);
+        gso_bad.push_back(extra_slot(extra_type::gso, false, 1448, 9));
+        add_image("gso_type_bad", padded, 0, image(padded, gso_bad));
+        auto many = packet(1, 1, 0, 100, txf::extra_info);
+        for (int i = 0; i < 5; ++i)
+            many.push_back(extra_slot(extra_type::gso, true));
+        add_image("too_many_extras", padded, 0, image(padded, many));
+        add_image("chain_incomplete", padded, 0, image(padded, packet(1, 6, 100), 3));
+        add_image("req_prod_overrun", padded, 0, image(padded, one, 257));
+        add_image("req_prod_backwards", padded, 0, image(padded, one, 0xFFFFFFF0u));
+        bytes limits;
+        limits.u8(4).u8(6).u16(60);
+        add_image("limits_4_6", padded, 0, image(padded, cat(packet(1, 4, 64), packet(7, 5, 64), packet(20, 7, 64))),
+                  &limits);
+        bytes bad_limits;
+        bad_limits.u8(30).u8(10).u16(0);
+        add_image("limits_invalid", padded, 0, image(padded, one), &bad_limits);
+    }
+}
+
+// Scripts for modes 1 (TX) and 2 (RX).
+using namespace xnv::fuzz::netback_format;
+constexpr std::uint8_t st(std::uint32_t o, std::uint32_t arg = 0)
+{
+    return xnv::fuzz::step(o, arg);
+}
+
+void add_script(std::string_view name, unsigned mode, bool padded, std::uint32_t start, std::uint32_t log2_slots,
+                const bytes& script)
+{
+    bytes b;
+    b.u8(mode | (padded ? 4u : 0u));
+    b.u32(start);
+    b.u8(log2_slots - 1);
+    b.append(script);
+    add(target, std::string(name) + (padded ? "_padded" : "_xen"), std::move(b));
+}
+
+// tx_write_packet operands: data slots, feature bits, later-slot size, first id.
+void pkt(bytes& s, std::uint32_t n, std::uint32_t f, std::uint32_t later, std::uint32_t id)
+{
+    s.u8(st(tx_write_packet)).u8(n - 1).u8(f).u16(later).u16(id);
+}
+
+void scripts()
+{
+    for (bool padded : {false, true}) {
+        {
+            // Packets published one at a time and answered, then a batch held and answered out
+            // of order, across the index wrap.
+            bytes s;
+            for (std::uint32_t i = 0; i < 6; ++i) {
+                pkt(s, 1 + i * 3, i & 7, 200 + i * 100, i * 32);
+                s.u8(st(tx_publish)).u8(st(tx_parse_all, i & 1));
+            }
+            for (std::uint32_t i = 0; i < 4; ++i)
+                pkt(s, 2, 0, 100, 500 + i * 4);
+            s.u8(st(tx_publish));
+            for (int i = 0; i < 4; ++i)
+                s.u8(st(tx_parse_hold));
+            s.u8(st(tx_answer_badspan)).u8(st(tx_answer_held, 2)).u8(st(tx_answer_held, 0)).u8(st(tx_answer_held, 1));
+            s.u8(st(tx_answer_held)).u8(st(tx_answer_twice)).u8(st(tx_final_check)).u8(st(tx_parse_all));
+            add_script("tx_serve", 1, padded, 0xFFFFFF00u, 8, s);
+        }
+        {
+            // A chain published in two halves, its staged first half rewritten in between
+            // (XSA-155: the parser must use what it copied).
+            bytes s;
+            pkt(s, 8, 1, 300, 40);
+            s.u8(st(tx_req_prod)).u32(4).u8(st(tx_parse_all)).u8(st(tx_final_check));
+            s.u8(st(tx_rewrite, 1)).u32(0xDEAD).u16(4000).u16(7).u16(0xFFFF).u16(0);
+            s.u8(st(tx_rewrite, 3)).u32(0xBEEF).u16(0).u16(0).u16(0).u16(0);
+            s.u8(st(tx_publish)).u8(st(tx_parse_all));
+            add_script("tx_double_fetch", 1, padded, 7, 8, s);
+        }
+        {
+            // A 4-slot ring: a chain longer than the ring can never end.
+            bytes s;
+            s.u8(st(tx_write_raw, 3));
+            for (std::uint16_t i = 0; i < 4; ++i)
+                s.raw(tx_request{i, 0, txf::more_data, i, static_cast<std::uint16_t>(i == 0 ? 1000 : 100)});
+            s.u8(st(tx_publish)).u8(st(tx_parse_all)).u8(st(tx_parse_one));
+            add_script("tx_chain_exceeds_ring", 1, padded, 0xFFFFFFFEu, 2, s);
+        }
+        {
+            // Hostile req_prod after good traffic: backwards, then beyond the ring.
+            bytes s;
+            pkt(s, 2, 0, 100, 1);
+            s.u8(st(tx_publish)).u8(st(tx_parse_all)).u8(st(tx_req_prod)).u32(0xFFFFFFFFu).u8(st(tx_parse_all));
+            add_script("tx_req_prod_backwards", 1, padded, 0x80000000u, 8, s);
+            bytes o;
+            pkt(o, 2, 0, 100, 1);
+            o.u8(st(tx_publish)).u8(st(tx_parse_all)).u8(st(tx_req_prod)).u32(257).u8(st(tx_parse_all));
+            add_script("tx_req_prod_overrun", 1, padded, 0x7FFFFFFFu, 8, o);
+        }
+        {
+            // Raw slots: a multicast control, a GSO packet, an unknown extra.
+            bytes s;
+            s.u8(st(tx_write_raw, 1))
+                .raw(tx_request{1, 0, txf::extra_info, 3, 60})
+                .raw(extra_slot(extra_type::mcast_del, false));
+            s.u8(st(tx_write_raw, 2))
+                .raw(tx_request{2, 0, txf::extra_info | txf::more_data, 4, 3000})
+                .raw(extra_slot(extra_type::gso, false, 1448, gso_type::tcpv6))
+                .raw(tx_request{3, 0, 0, 5, 1000});
+            s.u8(st(tx_publish)).u8(st(tx_parse_all, 1));
+            s.u8(st(tx_write_raw, 1)).raw(tx_request{1, 0, txf::extra_info, 6, 60}).raw(extra_slot(0, false));
+            s.u8(st(tx_publish)).u8(st(tx_parse_all));
+            add_script("tx_extras", 1, padded, 0, 5, s);
+        }
+        {
+            // Buffers posted, packets of one, three and 18 pages and a GSO one reserved and
+            // answered in order; a wrong-order answer refused.
+            bytes s;
+            s.u8(st(rx_post_good, 15)).u8(st(rx_post_good, 15)).u8(st(rx_publish));
+            s.u8(st(rx_reserve)).u32(1500).u8(rxf::csum_blank).u8(0).u16(0);
+            s.u8(st(rx_reserve)).u32(3 * 4096 - 5).u8(rxf::data_validated).u8(gso_type::tcpv4).u16(1448);
+            s.u8(st(rx_respond_wrong)).u8(st(rx_respond)).u8(st(rx_respond, 2));
+            s.u8(st(rx_deliver, 5)).u32(18 * 4096).u8(0).u8(0).u16(0);
+            s.u8(st(rx_available, 4)).u8(st(rx_post_good, 15)).u8(st(rx_post_good, 3)).u8(st(rx_publish));
+            s.u8(st(rx_deliver)).u32(18 * 4096).u8(0).u8(0).u16(0);
+            s.u8(st(rx_deliver)).u32(64).u8(0).u8(gso_type::tcpv6).u16(1000);
+            add_script("rx_serve", 2, padded, 0xFFFFFFF0u, 6, s);
+        }
+        {
+            // The caller's mistakes, a shortfall, then hostile indices and rewritten buffers.
+            bytes s;
+            s.u8(st(rx_post_good, 2)).u8(st(rx_publish));
+            s.u8(st(rx_reserve)).u32(0).u8(0).u8(0).u16(0);
+            s.u8(st(rx_reserve)).u32(18 * 4096 + 1).u8(0).u8(0).u16(0);
+            s.u8(st(rx_reserve)).u32(100).u8(0x84).u8(0).u16(0);
+            s.u8(st(rx_reserve)).u32(100).u8(0).u8(7).u16(10);
+            s.u8(st(rx_reserve)).u32(100).u8(0).u8(gso_type::tcpv4).u16(0);
+            s.u8(st(rx_reserve)).u32(5 * 4096).u8(0).u8(0).u16(0);
+            s.u8(st(rx_available, 5)).u8(st(rx_rewrite, 0)).u16(9).u16(9).u32(9);
+            s.u8(st(rx_post_raw, 1)).u16(77).u16(0).u32(5).u16(3).u16(0).u32(6).u8(st(rx_publish));
+            s.u8(st(rx_reserve)).u32(5 * 4096).u8(0).u8(0).u16(0).u8(st(rx_respond, 3));
+            s.u8(st(rx_req_prod)).u32(0xFFFFFFF0u).u8(st(rx_reserve)).u32(100).u8(0).u8(0).u16(0);
+            add_script("rx_hostile", 2, padded, 3, 4, s);
+        }
+    }
+}
+
+} // namespace netback_seeds
 
 // ------------------------------------------------------------------ output
 
@@ -287,6 +529,8 @@ int main(int argc, char** argv)
         return 2;
     }
     ring_seeds::make();
+    netback_seeds::images();
+    netback_seeds::scripts();
     const bool ok = write_or_check(argv[argc - 1], check);
     std::printf("corpus: %zu seeds %s\n", seeds.size(), check ? (ok ? "current" : "NOT current") : "written");
     return ok ? 0 : 1;

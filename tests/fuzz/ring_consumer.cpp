@@ -24,6 +24,7 @@
 //   - entries copied out equal the slot bytes, entries produced land in the right slots, and
 //     push()'s notification decision is Xen's hold-off rule.
 
+#include "fuzz_formats.hpp"
 #include "fuzz_support.hpp"
 
 #include <xnv/ring/ring.hpp>
@@ -42,25 +43,7 @@ namespace {
 using xnv::fuzz::input;
 using xnv::fuzz::load_word;
 using xnv::fuzz::store_word;
-
-enum op : std::uint8_t {
-    op_pending = 0,
-    op_consume,            // one consume() of arg + 1 entries
-    op_drain,              // consume() batches of arg + 1 until nothing is left
-    op_try_consume,        //
-    op_discard,            // discard(arg), or discard() for arg 15
-    op_final_check,        // final_check(arg)
-    op_produce,            // produce arg & 7 entries, then push() (arg & 8) or publish()
-    op_peek_release,       // peek every pending entry, then release_consumed(arg)
-    op_peer_index_delta,   // the peer sets its producer index to consumed() + next u32
-    op_peer_index_abs,     // the peer sets its producer index to the next u32
-    op_peer_rewrite_slot,  // the peer rewrites slot (next u16) with the next slot-size bytes
-    op_wait_spin,          // wait_pending(spin, 0 ns, arg)
-    op_reserve_commit,     // fill arg reserved slots in place, commit(arg)
-    op_peer_event,         // the peer sets its event index to the next u32
-    op_publish_unpublished,// publish() whatever was produced
-    op_wait_futex,         // wait_pending(futex, 0 ns, arg): arms the event, never sleeps
-};
+using namespace xnv::fuzz::ring_format;
 
 template <class Req, class Rsp, class Layout, xnv::ring_side Side> class driver {
 public:
@@ -423,8 +406,8 @@ void run(std::uint8_t config, std::uint32_t start, input& script, std::span<cons
     if (!image.empty())
         std::memcpy(mem.data(), image.data(), image.size());
     if ((config & 8) != 0 && image.size() >= Layout::header_bytes) {
-        for (std::size_t off : {Layout::req_prod_offset, Layout::req_event_offset, Layout::rsp_prod_offset,
-                                Layout::rsp_event_offset})
+        for (std::size_t off :
+             {Layout::req_prod_offset, Layout::req_event_offset, Layout::rsp_prod_offset, Layout::rsp_event_offset})
             store_word(mem.span(), off, start + load_word(mem.span(), off));
     }
     const bool fits = xnv::ring_entries_for<Req, Rsp, Layout>(image.size()) != 0;
