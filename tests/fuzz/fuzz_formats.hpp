@@ -67,4 +67,28 @@ enum rx_op : std::uint8_t {
 };
 } // namespace netback_format
 
+namespace netfront_format {
+enum rx_op : std::uint8_t {
+    rx_post = 0,     // post arg + 1 buffers (returned ones first, then new), push
+    rx_write_raw,    // backend writes arg + 1 responses (8 script bytes each) at its index
+    rx_write_packet, // backend writes a well-formed packet: u32 size, u8 bits (see the target)
+    rx_publish,      // rsp_prod = the backend's index
+    rx_rsp_prod,     // rsp_prod = consumed() + next u32 (hostile)
+    rx_poll,         // poll with budget arg (0: unlimited)
+    rx_poll_all,     // poll with budget arg + 1 until nothing is consumed
+};
+
+enum tx_op : std::uint8_t {
+    tx_submit = 0,     // try_submit: u8 count, u8 bits, u16 first size, u16 later size, u16 offset
+    tx_submit_chunks,  // try_submit_chunks: u32 length, u16 first offset, u8 bits, u8 bad chunk
+    tx_push,           // push the requests
+    tx_write_raw,      // backend writes arg + 1 responses (4 script bytes each) at its index
+    tx_answer,         // backend answers the arg + 1 oldest unanswered slots correctly
+    tx_answer_swapped, // backend answers the two oldest unanswered slots in swapped order
+    tx_publish,        // rsp_prod = the backend's index
+    tx_rsp_prod,       // rsp_prod = consumed() + next u32 (hostile)
+    tx_reclaim,        // reclaim with budget arg (0: unlimited)
+};
+} // namespace netfront_format
+
 } // namespace xnv::fuzz

@@ -488,6 +488,200 @@ void scripts()
 
 } // namespace netback_seeds
 
+// ------------------------------------------------------------------ netfront_rx
+
+namespace netfront_seeds {
+
+constexpr std::string_view target = "netfront_rx";
+using namespace xnv::fuzz::netfront_format;
+
+constexpr std::uint8_t st(std::uint32_t o, std::uint32_t arg = 0)
+{
+    return xnv::fuzz::step(o, arg);
+}
+
+bytes head(unsigned mode, bool padded, std::uint32_t start)
+{
+    bytes b;
+    b.u8(mode | (padded ? 4u : 0u));
+    b.u32(start);
+    return b;
+}
+
+std::string suffix(bool padded)
+{
+    return padded ? "_padded" : "_xen";
+}
+
+rx_response gso_response(std::uint16_t mss, std::uint8_t type = gso_type::tcpv4, std::uint8_t ext = extra_type::gso)
+{
+    extra_info e{};
+    e.type = ext;
+    e.u.gso.size = mss;
+    e.u.gso.type = type;
+    rx_response r{};
+    std::memcpy(&r, &e, sizeof e);
+    return r;
+}
+
+// Mode 0: `posted` buffers from ring index `start`, the responses, rsp_count = their number
+// unless given.
+void rx_entry(std::string_view name, bool padded, std::uint32_t start, std::uint32_t posted,
+              const std::vector<rx_response>& rsp, std::int64_t count = -1, std::uint8_t max_slots = 18)
+{
+    bytes b = head(0, padded, start);
+    b.u16(posted).u32(count < 0 ? static_cast<std::uint32_t>(rsp.size()) : static_cast<std::uint32_t>(count));
+    b.u8(max_slots);
+    for (const rx_response& r : rsp)
+        b.raw(r);
+    add(target, "rx_entry_" + std::string(name) + suffix(padded), std::move(b));
+}
+
+void tx_entry(std::string_view name, bool padded, std::uint32_t start, const std::vector<std::uint8_t>& packets,
+              const std::vector<tx_response>& rsp, std::int64_t count = -1)
+{
+    bytes b = head(1, padded, start);
+    b.u32(count < 0 ? static_cast<std::uint32_t>(rsp.size()) : static_cast<std::uint32_t>(count));
+    b.u8(static_cast<std::uint32_t>(packets.size())).append(packets);
+    for (const tx_response& r : rsp)
+        b.raw(r);
+    add(target, "tx_entry_" + std::string(name) + suffix(padded), std::move(b));
+}
+
+void entries()
+{
+    constexpr std::uint16_t more = rxf::more_data;
+    for (bool padded : {false, true}) {
+        const std::uint32_t s = 0xFFFFFFFCu; // ids are ring index & 255: 252, 253, ...
+        auto id = [&](std::uint32_t k) { return static_cast<std::uint16_t>((s + k) & 255); };
+        const std::vector<rx_response> good = {
+            {id(0), 0, rxf::data_validated, 1500},
+            {id(1), 0, more | rxf::extra_info | rxf::csum_blank, 4096},
+            gso_response(1448),
+            {id(3), 0, more, 4096},
+            {id(4), 0, 0, 700},
+            {id(5), 64, 0, 60},
+        };
+        rx_entry("good", padded, s, 16, good);
+        rx_entry("good_one_slot_config", padded, s, 16, good, -1, 1);
+        rx_entry("hostile", padded, 0, 32,
+                 {{9, 0, 0, 100},    // id of another position
+                  {300, 0, 0, 100},  // id out of range
+                  {2, 4000, 0, 200}, // beyond the page
+                  {3, 0, 0, -1},     // slot error
+                  {4, 0, 0, 0},      // empty packet
+                  {5, 0, rxf::extra_info, 100},
+                  gso_response(0), // GSO size 0
+                  {7, 0, rxf::extra_info, 100},
+                  gso_response(1448, 9), // unknown GSO type
+                  {9, 0, rxf::extra_info, 100},
+                  gso_response(1448, 1, 7), // unknown extra type
+                  {11, 0, more, 100},
+                  {12, 0, more, 100}}); // chain left open
+        rx_entry("chain_truncated", padded, 0, 3, {{0, 0, more, 100}, {1, 0, more, 100}, {2, 0, more, 100}});
+        rx_entry("overrun", padded, 0, 4, {{0, 0, 0, 100}}, 5);
+        rx_entry("backwards", padded, 0, 4, {{0, 0, 0, 100}}, 0xFFFFFFFFu);
+        std::vector<rx_response> long_chain;
+        for (std::uint16_t i = 0; i < 20; ++i)
+            long_chain.push_back({i, 0, static_cast<std::uint16_t>(i + 1 < 20 ? more : 0), 4096});
+        rx_entry("too_many_slots", padded, 0, 64, long_chain);
+
+        // TX: packet bytes (1 + (b & 0x1f) % 18 data slots, GSO extra when b & 0x80); ids are
+        // handed out 0, 1, 2, ... on a fresh ring.
+        const std::vector<std::uint8_t> pk = {0x00, 0x02, 0x80, 0x11};
+        std::vector<tx_response> ok;
+        std::uint16_t next = 0;
+        for (std::uint8_t b : pk) {
+            const std::uint32_t n = 1 + (b & 0x1fu) % 18;
+            for (std::uint32_t i = 0; i < n; ++i) {
+                ok.push_back({next++, status::okay});
+                if (i == 0 && (b & 0x80) != 0)
+                    ok.push_back({0, status::null});
+            }
+        }
+        tx_entry("good", padded, 0x7FFFFFF0u, pk, ok);
+        std::vector<tx_response> reversed(ok.rbegin(), ok.rend());
+        tx_entry("reversed", padded, 0, pk, reversed);
+        tx_entry("duplicate", padded, 0, pk, {{0, status::okay}, {0, status::okay}});
+        tx_entry("id_out_of_range", padded, 0, pk, {{256, status::okay}});
+        tx_entry("never_submitted", padded, 0, pk, {{200, status::error}});
+        tx_entry("bad_status", padded, 0, pk, {{1, 5}});
+        tx_entry("unexpected_null", padded, 0, {0x00}, {{0, status::null}});
+        tx_entry("overrun", padded, 0, {0x00}, {{0, status::okay}, {1, status::okay}});
+        tx_entry("backwards", padded, 0, {0x00}, {}, 0xFFFFFFFEu);
+    }
+}
+
+void scripts()
+{
+    for (bool padded : {false, true}) {
+        {
+            // RX: buffers posted and reposted, well-formed packets of every shape, polled with
+            // small budgets across the index wrap.
+            bytes b = head(2, padded, 0xFFFFFFF0u);
+            b.u8(5).u8(17); // 64 slots, max_slots 18
+            b.u8(st(rx_post, 15)).u8(st(rx_post, 15)).u8(st(rx_post, 15));
+            const std::uint32_t sizes[] = {60, 1514, 4096, 4097, 9000, 65535, 18 * 4096 - 1};
+            for (std::uint32_t i = 0; i < 7; ++i) {
+                b.u8(st(rx_write_packet)).u32(sizes[i] - 1).u8(i);
+                b.u8(st(rx_publish)).u8(st(rx_poll, i % 3 == 0 ? 0 : 3)).u8(st(rx_post, 7));
+            }
+            b.u8(st(rx_poll_all, 1)).u8(st(rx_post, 15)).u8(st(rx_write_packet)).u32(100).u8(3);
+            b.u8(st(rx_publish)).u8(st(rx_poll_all));
+            add(target, "rx_script_serve" + suffix(padded), std::move(b));
+        }
+        {
+            // RX: a backend that writes garbage among good packets, then lies about rsp_prod.
+            bytes b = head(2, padded, 5);
+            b.u8(3).u8(3); // 16 slots, max_slots 4
+            b.u8(st(rx_post, 15)).u8(st(rx_write_packet)).u32(5000).u8(1);
+            b.u8(st(rx_write_raw, 1)).raw(rx_response{2, 0, rxf::more_data, 100}).raw(rx_response{2, 0, 0, 100});
+            b.u8(st(rx_write_raw)).raw(rx_response{999, 0, 0, 10});
+            b.u8(st(rx_publish)).u8(st(rx_poll)).u8(st(rx_post, 3)).u8(st(rx_rsp_prod)).u32(40).u8(st(rx_poll));
+            b.u8(st(rx_post)).u8(st(rx_poll));
+            add(target, "rx_script_hostile" + suffix(padded), std::move(b));
+        }
+        {
+            // TX: packets submitted as buffers and as chunks, answered in order, swapped and
+            // with errors, reclaimed with budgets; ids reused many times on an 8-slot ring.
+            bytes b = head(3, padded, 0xFFFFFFFAu);
+            b.u8(2).u8(0x60 | 17); // 8 slots, max_slots 18, GSO v4 and v6
+            for (int round = 0; round < 6; ++round) {
+                b.u8(st(tx_submit)).u8(2).u8(round % 2 == 0 ? 1 : 8).u16(1000).u16(500).u16(0);
+                b.u8(st(tx_submit_chunks)).u32(5000).u16(4000).u8(0).u8(0xFF);
+                b.u8(st(tx_push)).u8(st(tx_answer_swapped, static_cast<std::uint32_t>(round)));
+                b.u8(st(tx_answer, 7)).u8(st(tx_publish)).u8(st(tx_reclaim, static_cast<std::uint32_t>(round % 3)));
+                b.u8(st(tx_reclaim));
+            }
+            add(target, "tx_script_serve" + suffix(padded), std::move(b));
+        }
+        {
+            // TX: the caller's mistakes, a grant callback that gets a chunk wrong, then a
+            // backend answering an id twice.
+            bytes b = head(3, padded, 0);
+            b.u8(4).u8(0x20 | 17);                                       // 32 slots, GSO v4 only
+            b.u8(st(tx_submit)).u8(0).u8(0).u16(100).u16(100).u16(0);    // no buffers
+            b.u8(st(tx_submit)).u8(19).u8(0).u16(100).u16(100).u16(0);   // too many slots
+            b.u8(st(tx_submit)).u8(2).u8(0).u16(100).u16(0).u16(0);      // empty buffer
+            b.u8(st(tx_submit)).u8(1).u8(0).u16(100).u16(0).u16(4000);   // crosses the page
+            b.u8(st(tx_submit)).u8(1).u8(0).u16(10).u16(0).u16(0);       // too short
+            b.u8(st(tx_submit)).u8(2).u8(0).u16(10).u16(100).u16(0);     // first slot short
+            b.u8(st(tx_submit)).u8(1).u8(16).u16(100).u16(0).u16(0);     // bad flags
+            b.u8(st(tx_submit)).u8(1).u8(3).u16(100).u16(0).u16(0);      // GSO v6 not offered
+            b.u8(st(tx_submit)).u8(1).u8(5).u16(100).u16(0).u16(0);      // MSS 0
+            b.u8(st(tx_submit_chunks)).u32(66000).u16(0).u8(0).u8(0xFF); // too large
+            b.u8(st(tx_submit_chunks)).u32(9000).u16(100).u8(0).u8(1);   // bad chunk
+            b.u8(st(tx_submit)).u8(3).u8(1).u16(3000).u16(1000).u16(0);
+            b.u8(st(tx_push)).u8(st(tx_answer, 1)).u8(st(tx_publish)).u8(st(tx_reclaim));
+            b.u8(st(tx_write_raw)).raw(tx_response{0, status::okay}).u8(st(tx_publish)).u8(st(tx_reclaim));
+            b.u8(st(tx_submit)).u8(1).u8(0).u16(100).u16(0).u16(0);
+            add(target, "tx_script_hostile" + suffix(padded), std::move(b));
+        }
+    }
+}
+
+} // namespace netfront_seeds
+
 // ------------------------------------------------------------------ output
 
 bool write_or_check(const std::filesystem::path& root, bool check)
@@ -531,6 +725,8 @@ int main(int argc, char** argv)
     ring_seeds::make();
     netback_seeds::images();
     netback_seeds::scripts();
+    netfront_seeds::entries();
+    netfront_seeds::scripts();
     const bool ok = write_or_check(argv[argc - 1], check);
     std::printf("corpus: %zu seeds %s\n", seeds.size(), check ? (ok ? "current" : "NOT current") : "written");
     return ok ? 0 : 1;
