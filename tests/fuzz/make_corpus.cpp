@@ -682,6 +682,158 @@ void scripts()
 
 } // namespace netfront_seeds
 
+// ------------------------------------------------------------------ control_message
+
+namespace control_seeds {
+
+namespace control = xnv::example::control;
+constexpr std::string_view target = "control_message";
+
+// Byte 0: descriptor count (bits 0-3) and kind (bits 4-5: eventfd, /dev/null, memfd, mix).
+void add_frame(std::string_view name, std::uint32_t fds, std::uint32_t kind, std::span<const std::uint8_t> frame)
+{
+    bytes b;
+    b.u8(fds | (kind << 4));
+    b.append(frame);
+    add(target, name, std::move(b));
+}
+
+void add_message(std::string_view name, const control::message& m, std::uint32_t fds, std::uint32_t kind = 0)
+{
+    std::array<std::byte, control::max_frame_bytes> out{};
+    const std::size_t n = control::encode(m, out);
+    add_frame(name, fds, kind, std::span(reinterpret_cast<const std::uint8_t*>(out.data()), n));
+}
+
+// A raw frame: header with the body's true length unless given.
+bytes frame(std::uint32_t type, const bytes& body, std::int64_t length = -1, std::uint32_t reserved = 0)
+{
+    bytes b;
+    b.u32(length < 0 ? static_cast<std::uint32_t>(body.size()) : static_cast<std::uint32_t>(length));
+    b.u16(type).u16(reserved).append(body);
+    return b;
+}
+
+bytes feature(std::string_view key, std::span<const std::uint8_t> value)
+{
+    bytes b;
+    b.u8(static_cast<std::uint32_t>(key.size()));
+    for (char c : key)
+        b.u8(static_cast<std::uint8_t>(c));
+    b.u8(static_cast<std::uint32_t>(value.size())).append(value);
+    return b;
+}
+
+bytes features(const std::vector<bytes>& entries, std::int64_t count = -1)
+{
+    bytes b;
+    b.u16(count < 0 ? static_cast<std::uint32_t>(entries.size()) : static_cast<std::uint32_t>(count));
+    for (const bytes& e : entries)
+        b.append(e);
+    return b;
+}
+
+control::queue_msg queue(std::uint8_t channels)
+{
+    control::queue_msg q;
+    q.index = 1;
+    q.event_channels = channels;
+    q.tx_ring_offset = 0;
+    q.rx_ring_offset = 4096;
+    q.tx_grants = {8192, 256, 256};
+    q.rx_grants = {8192 + 4096 + 256 * 4096, 256, 256};
+    return q;
+}
+
+void make()
+{
+    using control::message_type;
+    add_message("hello", control::hello_msg{1, 1}, 0);
+    add_message("hello_range", control::hello_msg{1, 7}, 0);
+    control::features_msg back;
+    back.features.sg = true;
+    back.features.gso_tcpv4 = true;
+    back.features.gso_tcpv6 = false;
+    back.features.rx_copy = true;
+    back.features.split_event_channels = true;
+    back.features.max_queues = 4;
+    back.features.mtu = 9000;
+    add_message("features_netback", back, 0);
+    control::features_msg front;
+    front.features.sg = true;
+    front.features.rx_copy = true;
+    front.features.num_queues = 2;
+    front.features.mac = control::mac_address{0x00, 0x16, 0x3e, 0x01, 0x02, 0x03};
+    front.features.mtu = 1500;
+    add_message("features_netfront", front, 0);
+    add_message("memory", control::memory_msg{1u << 20, {}}, 1, 2);
+    add_message("queue_one_channel", queue(1), 2, 0);
+    add_message("queue_split_channels", queue(2), 4, 0);
+    for (std::uint8_t st = 1; st <= 6; ++st)
+        add_message("state_" + std::to_string(st), control::state_msg{static_cast<control::xenbus_state>(st)}, 0);
+    add_message("error",
+                control::error_msg::make(control::control_error::queues_above_max, "8 queues asked, 4 offered"), 0);
+
+    // Framing.
+    const bytes hello_body = bytes().u16(1).u16(1);
+    add_frame("bad_header_short", 0, 0, bytes().u32(4).u16(1).view());
+    add_frame("bad_oversize", 0, 0, frame(1, hello_body, 1025).view());
+    add_frame("bad_body_truncated", 0, 0, frame(1, hello_body, 6).view());
+    add_frame("bad_trailing", 0, 0, frame(1, hello_body, 2).view());
+    add_frame("bad_reserved", 0, 0, frame(1, hello_body, -1, 1).view());
+    add_frame("bad_unknown_type", 0, 0, frame(9, hello_body).view());
+    add_frame("bad_unexpected_fds", 2, 1, frame(1, hello_body).view());
+    add_frame("bad_fds_beyond_list", 12, 3, frame(1, hello_body).view());
+    // Descriptor counts.
+    add_frame("bad_memory_no_fd", 0, 0, frame(3, bytes().u64(4096)).view());
+    add_frame("bad_memory_two_fds", 2, 2, frame(3, bytes().u64(4096)).view());
+    {
+        std::array<std::byte, control::max_frame_bytes> out{};
+        const std::size_t n = control::encode(queue(2), out);
+        const auto q = std::span(reinterpret_cast<const std::uint8_t*>(out.data()), n);
+        add_frame("bad_queue_three_fds", 3, 0, q);
+        add_frame("bad_queue_eight_fds", 8, 3, q);
+    }
+    // Field values.
+    add_frame("bad_version_zero", 0, 0, frame(1, bytes().u16(0).u16(1)).view());
+    add_frame("bad_version_empty", 0, 0, frame(1, bytes().u16(3).u16(2)).view());
+    const std::uint8_t one[] = {1}, two[] = {2};
+    const std::uint8_t q0[] = {0, 0, 0, 0}, q17[] = {17, 0, 0, 0};
+    const std::uint8_t zero_mac[] = {0, 0, 0, 0, 0, 0}, mcast_mac[] = {1, 0, 0, 0, 0, 1};
+    const std::uint8_t mtu_small[] = {10, 0, 0, 0};
+    add_frame("bad_unknown_feature", 0, 0, frame(2, features({feature("feature-teleport", one)})).view());
+    add_frame("bad_duplicate_feature", 0, 0,
+              frame(2, features({feature("feature-sg", one), feature("feature-sg", one)})).view());
+    add_frame("bad_bool_value", 0, 0, frame(2, features({feature("feature-sg", two)})).view());
+    add_frame("bad_value_length", 0, 0, frame(2, features({feature("multi-queue-max-queues", one)})).view());
+    add_frame("bad_zero_queues", 0, 0, frame(2, features({feature("multi-queue-num-queues", q0)})).view());
+    add_frame("bad_too_many_queues", 0, 0, frame(2, features({feature("multi-queue-max-queues", q17)})).view());
+    add_frame("bad_mac_zero", 0, 0, frame(2, features({feature("mac", zero_mac)})).view());
+    add_frame("bad_mac_multicast", 0, 0, frame(2, features({feature("mac", mcast_mac)})).view());
+    add_frame("bad_mtu", 0, 0, frame(2, features({feature("mtu", mtu_small)})).view());
+    add_frame("bad_too_many_entries", 0, 0, frame(2, features({}, 17)).view());
+    add_frame("bad_entries_truncated", 0, 0, frame(2, features({feature("feature-sg", one)}, 2)).view());
+    add_frame("bad_region_size", 1, 2, frame(3, bytes().u64(4097)).view());
+    {
+        control::message q = queue(1);
+        std::get<control::queue_msg>(q).index = 16;
+        add_message("bad_queue_index", q, 2);
+        add_message("bad_event_channels", queue(3), 6);
+        q = queue(1);
+        std::get<control::queue_msg>(q).tx_ring_offset = 100;
+        add_message("bad_ring_offset", q, 2);
+        q = queue(1);
+        std::get<control::queue_msg>(q).rx_grants.refs = 0;
+        add_message("bad_grant_area", q, 2);
+    }
+    add_frame("bad_state", 0, 0, frame(5, bytes().u8(9).u8(0).u8(0).u8(0)).view());
+    add_frame("bad_state_reserved", 0, 0, frame(5, bytes().u8(4).u8(0).u8(1).u8(0)).view());
+    add_frame("bad_error_text", 0, 0, frame(6, bytes().u16(40).u16(3).u8('a').u8(0x07).u8('b')).view());
+    add_frame("bad_error_text_long", 0, 0, frame(6, bytes().u16(40).u16(300).zeros(300)).view());
+}
+
+} // namespace control_seeds
+
 // ------------------------------------------------------------------ output
 
 bool write_or_check(const std::filesystem::path& root, bool check)
@@ -727,6 +879,7 @@ int main(int argc, char** argv)
     netback_seeds::scripts();
     netfront_seeds::entries();
     netfront_seeds::scripts();
+    control_seeds::make();
     const bool ok = write_or_check(argv[argc - 1], check);
     std::printf("corpus: %zu seeds %s\n", seeds.size(), check ? (ok ? "current" : "NOT current") : "written");
     return ok ? 0 : 1;
