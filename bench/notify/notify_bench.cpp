@@ -14,6 +14,8 @@
 // spurious. Run with repetitions and look at the medians, e.g.
 //
 //   xnv-bench-notify --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+//
+// --pin=false leaves thread placement to the scheduler (default: pinned, see below).
 
 #include <xnv/notify/adaptive.hpp>
 #include <xnv/notify/coalescer.hpp>
@@ -59,10 +61,12 @@ std::int64_t now_ns() noexcept
         .count();
 }
 
-// Producer on CPU 0, consumer on CPU 1, when the machine lets us.
+// Producer on CPU 0, consumer on CPU 1, when the machine lets us (and --pin is not false).
+bool pin_threads = true;
+
 bool pin_to(unsigned cpu) noexcept
 {
-    if (cpu >= std::thread::hardware_concurrency())
+    if (!pin_threads || cpu >= std::thread::hardware_concurrency())
         return false;
     cpu_set_t set;
     CPU_ZERO(&set);
@@ -241,11 +245,21 @@ void register_all(const std::string& workload)
 
 int main(int argc, char** argv)
 {
+    // Our own flag, taken out before Google Benchmark sees the command line.
+    int kept = 1;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view a(argv[i]);
+        if (a == "--pin=false" || a == "--pin=true")
+            pin_threads = a == "--pin=true";
+        else
+            argv[kept++] = argv[i];
+    }
+    argc = kept;
     register_all<inprocess_channel>("notify_futex");
     register_all<eventfd_channel>("notify_eventfd");
-    benchmark::AddCustomContext("thread_placement", std::thread::hardware_concurrency() >= 2
+    benchmark::AddCustomContext("thread_placement", pin_threads && std::thread::hardware_concurrency() >= 2
                                                         ? "producer pinned to cpu 0, consumer to cpu 1"
-                                                        : "unpinned (one cpu)");
+                                                        : "unpinned");
     benchmark::AddCustomContext("ring", fmt::format("xen_abi layout, {} slots, one item per publication",
                                                     ring_slots));
     benchmark::AddCustomContext("policies", "delayed_rearm fixed_batch 32 / 50us; frames_usecs 32 frames / 20us; "
