@@ -467,9 +467,11 @@ public:
     grant_mapping() noexcept = default;
     grant_mapping(const grant_mapping&) = delete;
     grant_mapping& operator=(const grant_mapping&) = delete;
+    // The moved-from mapping no longer holds the pin, so it must not keep a view of the page
+    // either: `bytes()` is empty unless `ok()`.
     grant_mapping(grant_mapping&& o) noexcept
-        : owner_(std::exchange(o.owner_, nullptr)), ref_(o.ref_), access_(o.access_), window_(o.window_),
-          window_offset_(o.window_offset_), status_(o.status_)
+        : owner_(std::exchange(o.owner_, nullptr)), ref_(o.ref_), access_(o.access_),
+          window_(std::exchange(o.window_, {})), window_offset_(o.window_offset_), status_(o.status_)
     {}
     grant_mapping& operator=(grant_mapping&& o) noexcept
     {
@@ -478,7 +480,7 @@ public:
             owner_ = std::exchange(o.owner_, nullptr);
             ref_ = o.ref_;
             access_ = o.access_;
-            window_ = o.window_;
+            window_ = std::exchange(o.window_, {});
             window_offset_ = o.window_offset_;
             status_ = o.status_;
         }
