@@ -8,6 +8,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -19,6 +20,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/resource.h>
+#include <time.h>
 
 namespace xnv_bench {
 
@@ -93,22 +95,57 @@ inline void record_placement_context()
     }
 }
 
-/// Involuntary context switches of the calling thread so far: how often another task took its
-/// CPU. A repetition during which either side was switched out measured the machine's other
-/// load as much as the ring; the count is kept with each repetition so that can be seen.
-inline long preemptions_self() noexcept
-{
-    rusage ru{};
-    return getrusage(RUSAGE_THREAD, &ru) == 0 ? ru.ru_nivcsw : 0;
-}
+/// How much of a stretch of wall time the calling thread actually ran, and how often another
+/// task took its CPU meanwhile. Both sides of every benchmark spin, so an undisturbed side runs
+/// for all of it; the machine is shared, and a repetition during which either side was switched
+/// out measured that other load as much as the ring. The counters make such repetitions visible
+/// (and lets the result tools leave them out).
+class occupancy_meter {
+public:
+    struct reading {
+        double cpu_share = 1.0; ///< thread CPU time / wall time, 1.0 when never switched out
+        long switches = 0;      ///< involuntary context switches
+    };
+
+    occupancy_meter() noexcept : wall_(wall_ns()), cpu_(cpu_ns()), switches_(involuntary_switches()) {}
+
+    [[nodiscard]] reading read() const noexcept
+    {
+        const double wall = static_cast<double>(wall_ns() - wall_);
+        const double cpu = static_cast<double>(cpu_ns() - cpu_);
+        return {wall > 0 ? std::min(1.0, cpu / wall) : 1.0, involuntary_switches() - switches_};
+    }
+
+private:
+    static long long clock_ns(clockid_t id) noexcept
+    {
+        timespec ts{};
+        clock_gettime(id, &ts);
+        return static_cast<long long>(ts.tv_sec) * 1'000'000'000LL + ts.tv_nsec;
+    }
+    static long long wall_ns() noexcept { return clock_ns(CLOCK_MONOTONIC); }
+    static long long cpu_ns() noexcept { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
+    static long involuntary_switches() noexcept
+    {
+        rusage ru{};
+        return getrusage(RUSAGE_THREAD, &ru) == 0 ? ru.ru_nivcsw : 0;
+    }
+
+    long long wall_;
+    long long cpu_;
+    long switches_;
+};
 
 /// Record where the two sides actually ran (each side reads `sched_getcpu()` after pinning)
-/// and how often they were preempted while measuring.
-inline void record_placement_counters(benchmark::State& state, int front, int back, long preempted)
+/// and how undisturbed they were while measuring: `stolen_pct` is the larger share of wall time
+/// either side spent switched out, `preempted` the involuntary context switches of both.
+inline void record_placement_counters(benchmark::State& state, int front, int back, occupancy_meter::reading f,
+                                      occupancy_meter::reading b)
 {
     state.counters["front_cpu"] = benchmark::Counter(front);
     state.counters["back_cpu"] = benchmark::Counter(back);
-    state.counters["preempted"] = benchmark::Counter(static_cast<double>(preempted));
+    state.counters["preempted"] = benchmark::Counter(static_cast<double>(f.switches + b.switches));
+    state.counters["stolen_pct"] = benchmark::Counter(100.0 * (1.0 - std::min(f.cpu_share, b.cpu_share)));
 }
 
 } // namespace xnv_bench

@@ -34,8 +34,9 @@ struct control {
     alignas(cache_line) std::atomic<bool> back_ready{false};
     std::atomic<int> back_cpu{-1};
     std::atomic<bool> back_pinned{false};
-    /// The back end's involuntary context switches between being ready and stopping.
-    std::atomic<long> back_preempted{0};
+    /// How undisturbed the back end was between starting to poll and stopping; written before
+    /// the thread ends, read after the join.
+    occupancy_meter::reading back_occupancy{};
     /// Written once by the front end after its timed loop: how much it sent in all.
     alignas(cache_line) std::atomic<std::uint64_t> total{~std::uint64_t{0}};
     /// Written once by the back end before it exits.
@@ -51,9 +52,9 @@ public:
         : t_([&ctl, body]() mutable {
               ctl.back_pinned.store(pin_self(back_cpu), std::memory_order_relaxed);
               ctl.back_cpu.store(sched_getcpu(), std::memory_order_relaxed);
-              const long before = preemptions_self();
+              const occupancy_meter meter;
               body();
-              ctl.back_preempted.store(preemptions_self() - before, std::memory_order_relaxed);
+              ctl.back_occupancy = meter.read();
           })
     {
     }
@@ -73,10 +74,10 @@ void await_ready(control& ctl) noexcept
 }
 
 /// Common end of every benchmark: placement, validation verdicts.
-void finish(benchmark::State& state, const control& ctl, int front, long front_preempted, bool front_failed,
-            bool back_failed, std::uint64_t sent)
+void finish(benchmark::State& state, const control& ctl, int front, occupancy_meter::reading front_occupancy,
+            bool front_failed, bool back_failed, std::uint64_t sent)
 {
-    record_placement_counters(state, front, ctl.back_cpu.load(), front_preempted + ctl.back_preempted.load());
+    record_placement_counters(state, front, ctl.back_cpu.load(), front_occupancy, ctl.back_occupancy);
     if (!ctl.back_pinned.load())
         state.SkipWithError("could not pin the back end's thread to its CPU");
     else if (front_failed || back_failed)
@@ -99,7 +100,7 @@ void bm_stream(benchmark::State& state)
     bool back_failed = false;
     std::uint64_t sent = 0;
     bool front_failed = false;
-    long front_preempted = 0;
+    occupancy_meter::reading front_occupancy{};
     {
         back_thread consumer(ctl, [&] {
             typename Q::consumer c(q);
@@ -129,7 +130,7 @@ void bm_stream(benchmark::State& state)
         });
         typename Q::producer p(q);
         await_ready(ctl);
-        const long preempted_before = preemptions_self();
+        const occupancy_meter meter;
 
         std::uint64_t seq = 0;
         for (auto _ : state) {
@@ -151,7 +152,7 @@ void bm_stream(benchmark::State& state)
                 seq += Batch;
             }
         }
-        front_preempted = preemptions_self() - preempted_before;
+        front_occupancy = meter.read();
         sent = seq;
         front_failed = p.failed();
         ctl.total.store(sent, std::memory_order_release);
@@ -159,7 +160,7 @@ void bm_stream(benchmark::State& state)
     state.SetItemsProcessed(static_cast<std::int64_t>(sent));
     state.counters["capacity"] = benchmark::Counter(stream_capacity);
     state.counters["batch"] = benchmark::Counter(Batch);
-    finish(state, ctl, sched_getcpu(), front_preempted, front_failed, back_failed, sent);
+    finish(state, ctl, sched_getcpu(), front_occupancy, front_failed, back_failed, sent);
 }
 
 // ------------------------------------------------------------------------ rr
@@ -175,7 +176,7 @@ void bm_rr(benchmark::State& state)
     control ctl;
     bool back_failed = false;
     bool front_failed = false;
-    long front_preempted = 0;
+    occupancy_meter::reading front_occupancy{};
     bool bad = false;
     std::uint64_t completed = 0;
     {
@@ -198,7 +199,7 @@ void bm_rr(benchmark::State& state)
         });
         typename P::front f(s);
         await_ready(ctl);
-        const long preempted_before = preemptions_self();
+        const occupancy_meter meter;
 
         std::uint16_t next_id = 0;
         std::uint16_t expect_id = 0;
@@ -220,7 +221,7 @@ void bm_rr(benchmark::State& state)
             if (f.failed())
                 break;
         }
-        front_preempted = preemptions_self() - preempted_before;
+        front_occupancy = meter.read();
         // Untimed: collect what is still outstanding, then tell the back end it has all.
         while (completed < sent && !f.failed())
             completed += f.receive(rr_budget, expect_id, bad);
@@ -231,7 +232,7 @@ void bm_rr(benchmark::State& state)
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
     state.counters["window"] = benchmark::Counter(rr_window);
     state.counters["budget"] = benchmark::Counter(rr_budget);
-    finish(state, ctl, sched_getcpu(), front_preempted, front_failed, back_failed, completed);
+    finish(state, ctl, sched_getcpu(), front_occupancy, front_failed, back_failed, completed);
 }
 
 // ------------------------------------------------------------------------ pingpong
@@ -247,7 +248,7 @@ void bm_pingpong(benchmark::State& state)
     control ctl;
     bool back_failed = false;
     bool front_failed = false;
-    long front_preempted = 0;
+    occupancy_meter::reading front_occupancy{};
     std::uint64_t seq = 0;
     {
         back_thread echo(ctl, [&] {
@@ -274,7 +275,7 @@ void bm_pingpong(benchmark::State& state)
         });
         typename P::front f(s);
         await_ready(ctl);
-        const long preempted_before = preemptions_self();
+        const occupancy_meter meter;
 
         bool bad = false;
         for (auto _ : state) {
@@ -289,12 +290,12 @@ void bm_pingpong(benchmark::State& state)
             bad |= v != seq;
             ++seq;
         }
-        front_preempted = preemptions_self() - preempted_before;
+        front_occupancy = meter.read();
         f.send(pingpong_stop);
         front_failed = f.failed() || bad;
     }
     state.SetItemsProcessed(static_cast<std::int64_t>(seq));
-    finish(state, ctl, sched_getcpu(), front_preempted, front_failed, back_failed, seq);
+    finish(state, ctl, sched_getcpu(), front_occupancy, front_failed, back_failed, seq);
 }
 
 // ------------------------------------------------------------------------ registration

@@ -81,12 +81,12 @@ def main():
     ap.add_argument("--title", help="title above all panels")
     ap.add_argument("--width", type=int, default=760)
     ap.add_argument("--panel-height", type=int, default=260)
-    ap.add_argument("--drop-if-nonzero", action="append", default=[], metavar="COUNTER",
-                    help="leave out repetitions where COUNTER is non-zero (repeatable)")
+    ap.add_argument("--drop-above", action="append", default=[], metavar="COUNTER=LIMIT",
+                    help="leave out repetitions whose COUNTER exceeds LIMIT (repeatable)")
     args = ap.parse_args()
 
     try:
-        rows = gr.load(args.json, args.drop_if_nonzero)
+        rows = gr.load(args.json, [gr.parse_limit(d) for d in args.drop_above])
         with tempfile.TemporaryDirectory(prefix="gbench-plot-") as tmp:
             panels = []
             for i, spec in enumerate(args.panel):

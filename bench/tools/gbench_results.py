@@ -39,10 +39,22 @@ def _to_ns(value, unit):
     return value * {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}[unit]
 
 
-def load(paths, drop_if_nonzero=()):
+def parse_limit(text):
+    """('stolen_pct', 2.0) from 'stolen_pct=2'."""
+    name, sep, value = text.partition("=")
+    try:
+        if not name or not sep:
+            raise ValueError
+        return name, float(value)
+    except ValueError:
+        raise ResultError(f"expected COUNTER=NUMBER, got '{text}'") from None
+
+
+def load(paths, drop_above=()):
     """Every per-repetition entry of every file, as dicts with keys
     workload, impl, file, rep, and the entry's own fields (times converted to ns).
-    Entries where any counter named in `drop_if_nonzero` is present and non-zero are left out."""
+    `drop_above` holds (counter, limit) pairs: entries whose counter exceeds its limit are
+    left out (entries without that counter are kept)."""
     rows = []
     for file_index, path in enumerate(paths):
         try:
@@ -53,7 +65,7 @@ def load(paths, drop_if_nonzero=()):
         for b in doc.get("benchmarks", []):
             if b.get("run_type", "iteration") != "iteration" or b.get("error_occurred"):
                 continue
-            if any(b.get(c, 0) for c in drop_if_nonzero):
+            if any(b.get(c, limit) > limit for c, limit in drop_above):
                 continue
             workload, impl = split_name(b.get("run_name", b["name"]))
             row = dict(b)

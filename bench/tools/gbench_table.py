@@ -60,14 +60,14 @@ def main():
     ap.add_argument("--target", action="append", default=[], nargs=3, metavar=("IMPL", "BASELINE", "X"),
                     help="report whether IMPL's median speed-up over BASELINE is >= X (repeatable)")
     ap.add_argument("--title", help="a heading line printed above the table")
-    ap.add_argument("--drop-if-nonzero", action="append", default=[], metavar="COUNTER",
-                    help="leave out repetitions where COUNTER is non-zero (repeatable)")
+    ap.add_argument("--drop-above", action="append", default=[], metavar="COUNTER=LIMIT",
+                    help="leave out repetitions whose COUNTER exceeds LIMIT (repeatable)")
     ap.add_argument("--skip-missing", action="store_true",
                     help="ignore baselines and targets naming implementations not in the results")
     args = ap.parse_args()
 
     try:
-        w = gr.Workload(gr.load(args.json, args.drop_if_nonzero), args.workload, args.metric)
+        w = gr.Workload(gr.load(args.json, [gr.parse_limit(d) for d in args.drop_above]), args.workload, args.metric)
         if args.skip_missing:
             args.baseline = [b for b in args.baseline if b in w.samples]
             args.target = [t for t in args.target if t[0] in w.samples and t[1] in w.samples]
