@@ -271,11 +271,11 @@ struct ring_pair {
     }
 };
 
-std::uint64_t thread_cpu_ns(std::thread& t)
+std::uint64_t thread_cpu_ns(pthread_t t)
 {
     clockid_t cid;
     timespec ts{};
-    if (pthread_getcpuclockid(t.native_handle(), &cid) != 0 || clock_gettime(cid, &ts) != 0)
+    if (pthread_getcpuclockid(t, &cid) != 0 || clock_gettime(cid, &ts) != 0)
         return 0;
     return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
 }
@@ -357,7 +357,10 @@ void backend(benchmark::State& st, std::uint32_t workers, Policy policy)
         w0[w] = sched.stats(w);
     std::vector<std::uint64_t> p0;
     for (auto& p : producers)
-        p0.push_back(thread_cpu_ns(p));
+        p0.push_back(thread_cpu_ns(p.native_handle()));
+    std::vector<std::uint64_t> c0;
+    for (std::uint32_t w = 0; w < workers; ++w)
+        c0.push_back(thread_cpu_ns(sched.native_handle(w)));
     std::uint64_t total_items = 0;
     double total_s = 0.0;
     for (auto _ : st) {
@@ -380,8 +383,15 @@ void backend(benchmark::State& st, std::uint32_t workers, Policy policy)
     }
     double producer_ns = 0;
     for (std::size_t i = 0; i < producers.size(); ++i)
-        producer_ns += static_cast<double>(thread_cpu_ns(producers[i]) - p0[i]);
+        producer_ns += static_cast<double>(thread_cpu_ns(producers[i].native_handle()) - p0[i]);
     st.counters["producers_cpu"] = producer_ns / (total_s * 1e9);
+    // CPU time the worker threads actually got, and the items they did per CPU-second of it:
+    // a figure other processes on the machine disturb far less than throughput.
+    double worker_ns = 0;
+    for (std::uint32_t w = 0; w < workers; ++w)
+        worker_ns += static_cast<double>(thread_cpu_ns(sched.native_handle(w)) - c0[w]);
+    st.counters["workers_cpu"] = worker_ns / (total_s * 1e9);
+    st.counters["items_per_worker_cpu_s"] = worker_ns > 0 ? static_cast<double>(total_items) / (worker_ns * 1e-9) : 0.0;
     st.counters["spread_ms"] = spread_ms;
     st.counters["workers_used"] = bal.dispatcher().active_workers();
     st.counters["pinned"] = cpus.empty() ? 0.0 : 1.0;

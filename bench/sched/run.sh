@@ -85,6 +85,14 @@ echo
 "${table[@]}" --workload backend --baseline one_worker --baseline all_on_first_2w \
   --target hysteresis_2w one_worker 1.7
 echo
+# What the worker threads got from the machine and what they did with it: CPU-seconds per
+# second, and items per CPU-second (other processes disturb the latter far less).
+"${table[@]}" --workload backend --metric workers_cpu --baseline one_worker
+echo
+"${table[@]}" --workload backend --metric items_per_worker_cpu_s --baseline one_worker
+echo
+"${table[@]}" --workload backend --metric producers_cpu
+echo
 for w in handoff_same_thread handoff_1producer handoff_2producers; do
   "${table[@]}" --workload "$w" --baseline boost_lockfree_queue --baseline mutex_deque
   echo

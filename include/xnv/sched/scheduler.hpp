@@ -128,6 +128,13 @@ public:
 
     [[nodiscard]] const scheduler_config& config() const noexcept { return cfg_; }
 
+    /// Worker `i`'s thread, for the platform's own calls (priority, CPU-time clock, name).
+    /// @pre `i < size()` and `stop()` has not been called.
+    [[nodiscard]] std::thread::native_handle_type native_handle(std::uint32_t i) noexcept
+    {
+        return threads_[i].native_handle();
+    }
+
     /// Stop and join every worker thread. Tasklets still queued stay queued (and unrun).
     /// Idempotent. Not from a worker thread.
     void stop() noexcept
