@@ -283,10 +283,18 @@ int main(int argc, char** argv)
         };
 
         auto on_readable = [&](connection& cn, std::uint32_t events) {
-            for (;;) {
+            // One try_read is one recvmsg and may return a partial frame. While the peer is
+            // still there, epoll reports the rest; once it has hung up, read on until the end
+            // of the stream, so a last message (an orderly "closing") is not mistaken for a
+            // hang-up. The bound only guards against a reader that stops making progress.
+            const bool gone = control::peer_gone(events);
+            for (int reads = 0; reads < 4096; ++reads) {
                 auto r = cn.reader.try_read(cn.sock.get());
-                if (r.st == control::message_reader::status::need_more)
-                    break;
+                if (r.st == control::message_reader::status::need_more) {
+                    if (!gone)
+                        break;
+                    continue;
+                }
                 if (r.st == control::message_reader::status::failed) {
                     finish_conn(cn, std::string(control::to_string(r.parsed.error)));
                     return;
@@ -334,7 +342,7 @@ int main(int argc, char** argv)
                     return;
                 }
             }
-            if (control::peer_gone(events))
+            if (gone)
                 finish_conn(cn, "netfront hung up");
         };
 

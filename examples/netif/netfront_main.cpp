@@ -354,10 +354,16 @@ int main(int argc, char** argv)
                 break;
             }
             if (fds[0].revents != 0) {
-                for (;;) {
+                // As in netback: after a hang-up, read to the end of the stream first, so that
+                // netback's last message ("closing") is seen rather than only the hang-up.
+                const bool gone = control::peer_gone(static_cast<unsigned>(fds[0].revents));
+                for (int reads = 0; reads < 4096; ++reads) {
                     auto r = reader.try_read(sock.get());
-                    if (r.st == control::message_reader::status::need_more)
-                        break;
+                    if (r.st == control::message_reader::status::need_more) {
+                        if (!gone)
+                            break;
+                        continue;
+                    }
                     if (r.st == control::message_reader::status::failed || !r.parsed.ok()) {
                         stop_reason = "netback gone: " + std::string(control::to_string(r.parsed.error));
                         failed = true;
@@ -374,7 +380,7 @@ int main(int argc, char** argv)
                         break;
                     }
                 }
-                if (stop_reason.empty() && control::peer_gone(static_cast<unsigned>(fds[0].revents))) {
+                if (stop_reason.empty() && gone) {
                     stop_reason = "netback hung up";
                     failed = true;
                 }
