@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include <pthread.h>
 #include <sched.h>
 
 #include <xnv/sched/scheduler.hpp>
@@ -257,4 +258,20 @@ TEST_CASE("stop leaves the workers joined and their counters readable")
     CHECK(s.items == 3);
     CHECK(s.bytes == 30);
     CHECK(s.rounds == 1);
+}
+
+TEST_CASE("native_handle names each worker's own thread")
+{
+    tasklet_scheduler sched(scheduler_config{.workers = 2});
+    std::atomic<pthread_t> ran_on{};
+    tasklet t(sched.worker(1), queue_kind::rx, [&](std::uint32_t) {
+        ran_on.store(::pthread_self());
+        return poll_result::finished(1);
+    });
+    REQUIRE(t.schedule());
+    REQUIRE(eventually([&] { return t.stats().runs == 1; }));
+    CHECK(::pthread_equal(ran_on.load(), sched.native_handle(1)) != 0);
+    CHECK(::pthread_equal(ran_on.load(), sched.native_handle(0)) == 0);
+    clockid_t cid;
+    CHECK(::pthread_getcpuclockid(sched.native_handle(0), &cid) == 0);
 }
