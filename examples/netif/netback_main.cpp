@@ -111,11 +111,16 @@ void log(const std::string& s)
 std::string drops_text(const nb_queue_stats& t)
 {
     std::string s;
-    for (std::size_t i = 0; i < nb_drop_count; ++i)
-        if (t.drops[i] != 0)
-            s += (s.empty() ? "" : ",") + std::string(to_string(static_cast<nb_drop>(i))) + "=" +
-                 std::to_string(t.drops[i]);
-    return s.empty() ? "0" : s;
+    for (std::size_t i = 0; i < nb_drop_count; ++i) {
+        if (t.drops[i] == 0)
+            continue;
+        if (!s.empty())
+            s.push_back(',');
+        s.append(to_string(static_cast<nb_drop>(i)));
+        s.push_back('=');
+        s.append(std::to_string(t.drops[i]));
+    }
+    return s.empty() ? std::string("0") : s;
 }
 
 void json_queue(json_writer& j, const nb_queue_stats& q, double seconds)
