@@ -91,4 +91,21 @@ enum tx_op : std::uint8_t {
 };
 } // namespace netfront_format
 
+namespace grant_format {
+enum op : std::uint8_t {
+    op_copy = 0,   // one copy: operands as read_copy in grant_copy.cpp
+    op_copy_batch, // arg + 1 copies in one call
+    op_map,        // try_map: u8 ref, access read-write when arg & 1; held (up to 4) when it succeeds
+    op_unmap,      // the held mapping arg % held: unpin (arg & 4: by move-assigning another onto it)
+    op_scribble,   // the peer writes an entry word: u8 ref, u8 word (0 header, 1 frame, 2 window,
+                   // 3 reserved), u32 value
+    op_set_header, // the peer writes a header: u8 ref, u16 flags, u8 domain (0: ours, else that - 1)
+    op_alloc_page, // granting side (mode 1): try_allocate_page
+    op_grant,      // granting side: u8 page pick, u16 window offset, u16 window length (0: whole
+                   // page), u8 domain (as set_header); arg & 1: read-only
+    op_end,        // granting side: try_end(u8 ref)
+    op_free_page,  // granting side: free_page(u8 page)
+};
+} // namespace grant_format
+
 } // namespace xnv::fuzz

@@ -834,6 +834,148 @@ void make()
 
 } // namespace control_seeds
 
+// ------------------------------------------------------------------ grant_copy
+
+namespace grant_seeds {
+
+constexpr std::string_view target = "grant_copy";
+namespace gf = xnv::fuzz::grant_format;
+using xnv::mem::grant_entry;
+namespace gtf = xnv::mem::gtf;
+
+constexpr std::uint8_t st(std::uint32_t o, std::uint32_t arg = 0)
+{
+    return xnv::fuzz::step(o, arg);
+}
+constexpr std::uint16_t self = 7;
+
+// Copy operands: bits (0 to_grant, 1 no local buffer, 2 u32 reference), reference, offset, length.
+void copy(bytes& s, std::uint32_t ref, std::uint32_t offset, std::uint32_t length, bool to_grant = false,
+          bool null_local = false)
+{
+    const bool wide = ref > 0xFF;
+    s.u8(st(gf::op_copy)).u8((to_grant ? 1u : 0u) | (null_local ? 2u : 0u) | (wide ? 4u : 0u));
+    wide ? s.u32(ref) : s.u8(ref);
+    s.u16(offset).u16(length);
+}
+
+bytes head(bool table, std::uint32_t refs, std::uint32_t pages)
+{
+    bytes b;
+    b.u8(table ? 1 : 0).u8(refs - 1).u8(pages - 1).u16(self);
+    return b;
+}
+
+grant_entry entry(std::uint16_t flags, std::uint16_t dom, std::uint32_t frame, std::uint16_t off = 0,
+                  std::uint16_t len = 0)
+{
+    return grant_entry{xnv::mem::grant_header(flags, dom), frame, off, len, 0};
+}
+
+void make()
+{
+    constexpr std::uint16_t rw = gtf::permit_access;
+    constexpr std::uint16_t ro = gtf::permit_access | gtf::readonly;
+    constexpr std::uint16_t sub = gtf::sub_page;
+    // Mode 0: twelve entries of every kind over four pages.
+    const grant_entry entries[] = {
+        entry(rw, self, 0),                  // 0 whole page, read-write
+        entry(ro, self, 1),                  // 1 whole page, read-only
+        entry(rw | sub, self, 2, 100, 200),  // 2 window [100, 300)
+        entry(rw, self + 1, 3),              // 3 another domain's
+        entry(0, self, 0),                   // 4 not granted
+        entry(rw, self, 4),                  // 5 frame beyond the pool
+        entry(rw | sub, self, 1, 0, 0),      // 6 empty window
+        entry(rw | sub, self, 1, 4000, 200), // 7 window beyond the page
+        entry(3, self, 1),                   // 8 an unsupported entry type
+        entry(rw | gtf::reading, self, 3),   // 9 already marked in use (by someone)
+        entry(ro | sub, self, 3, 4095, 1),   // 10 the page's last byte, read-only
+        entry(rw, self, 0xFFFFFFFFu),        // 11 a frame index that overflows
+    };
+    {
+        bytes b = head(false, 12, 4);
+        for (const grant_entry& e : entries)
+            b.raw(e);
+        for (std::uint32_t r = 0; r < 13; ++r) {
+            copy(b, r, 100, 64);
+            copy(b, r, 150, 100, true);
+        }
+        copy(b, 0, 0, 4096);
+        copy(b, 0, 4000, 97);
+        copy(b, 0, 4097, 0);
+        copy(b, 2, 99, 10);
+        copy(b, 2, 290, 10, true);
+        copy(b, 10, 4095, 1);
+        copy(b, 0, 10, 10, false, true);
+        copy(b, 0, 10, 0, false, true);
+        copy(b, 70000, 0, 1);
+        add(target, "copier_each_entry_kind", std::move(b));
+    }
+    {
+        // Mappings held across copies, a read pin upgraded to write, the entry rewritten while
+        // pinned (the pin keeps its private copy), mappings moved onto each other.
+        bytes b = head(false, 12, 4);
+        for (const grant_entry& e : entries)
+            b.raw(e);
+        b.u8(st(gf::op_map)).u8(0).u8(st(gf::op_map, 1)).u8(0).u8(st(gf::op_map)).u8(2).u8(st(gf::op_map, 1)).u8(1);
+        copy(b, 0, 0, 512, true);
+        b.u8(st(gf::op_scribble)).u8(2).u8(1).u32(3);          // frame of entry 2 -> 3
+        b.u8(st(gf::op_scribble)).u8(2).u8(2).u32(0x0010FFF0); // window of entry 2
+        copy(b, 2, 100, 200, true);
+        b.u8(st(gf::op_map, 1)).u8(2).u8(st(gf::op_unmap, 4)).u8(st(gf::op_unmap, 1));
+        b.u8(st(gf::op_set_header)).u8(0).u16(rw).u8(self + 2); // entry 0 given to another domain
+        copy(b, 0, 0, 16, true);
+        b.u8(st(gf::op_unmap)).u8(st(gf::op_unmap)).u8(st(gf::op_unmap));
+        copy(b, 0, 0, 16, true);
+        b.u8(st(gf::op_copy_batch, 5));
+        for (std::uint32_t r = 0; r < 6; ++r)
+            b.u8(r & 1).u8(r).u16(r * 16).u16(32);
+        add(target, "copier_mappings", std::move(b));
+    }
+    {
+        // Mode 1: the granting side grants, the copier copies and maps, ends are refused while
+        // mapped, pages refused while granted and zeroed when freed, then reused.
+        bytes b = head(true, 8, 3);
+        b.u8(st(gf::op_alloc_page)).u8(st(gf::op_alloc_page)).u8(st(gf::op_alloc_page)).u8(st(gf::op_alloc_page));
+        b.u8(st(gf::op_grant)).u8(0).u16(0).u16(0).u8(0);      // ref 0: page 0, read-write
+        b.u8(st(gf::op_grant, 1)).u8(1).u16(0).u16(0).u8(0);   // ref 1: page 1, read-only
+        b.u8(st(gf::op_grant)).u8(2).u16(512).u16(1024).u8(0); // ref 2: page 2 window
+        b.u8(st(gf::op_grant)).u8(2).u16(0).u16(0).u8(3);      // ref 3: page 2 for domain 2
+        b.u8(st(gf::op_grant)).u8(2).u16(4000).u16(200).u8(0); // bad window
+        b.u8(st(gf::op_grant)).u8(3).u16(0).u16(0).u8(0);      // no such page
+        copy(b, 0, 0, 4096, true);
+        copy(b, 1, 0, 100, true);
+        copy(b, 1, 0, 100);
+        copy(b, 2, 512, 1024, true);
+        copy(b, 2, 500, 100);
+        copy(b, 3, 0, 10);
+        b.u8(st(gf::op_map, 1)).u8(0).u8(st(gf::op_end)).u8(0).u8(st(gf::op_free_page)).u8(0);
+        b.u8(st(gf::op_unmap)).u8(st(gf::op_end)).u8(0).u8(st(gf::op_end)).u8(0).u8(st(gf::op_free_page)).u8(0);
+        b.u8(st(gf::op_alloc_page)).u8(st(gf::op_grant)).u8(0).u16(0).u16(0).u8(0);
+        copy(b, 0, 0, 64);
+        b.u8(st(gf::op_end)).u8(1).u8(st(gf::op_end)).u8(2).u8(st(gf::op_end)).u8(3).u8(st(gf::op_end)).u8(9);
+        b.u8(st(gf::op_free_page)).u8(1).u8(st(gf::op_free_page)).u8(2).u8(st(gf::op_free_page)).u8(3);
+        add(target, "table_grant_copy_end", std::move(b));
+    }
+    {
+        // Mode 1 with a hostile peer: it marks a granted entry in use so the end is refused,
+        // points one beyond the pool, and runs out the references.
+        bytes b = head(true, 4, 2);
+        b.u8(st(gf::op_alloc_page)).u8(st(gf::op_alloc_page));
+        for (int i = 0; i < 5; ++i)
+            b.u8(st(gf::op_grant)).u8(static_cast<std::uint32_t>(i & 1)).u16(0).u16(0).u8(0);
+        b.u8(st(gf::op_set_header)).u8(0).u16(rw | gtf::reading).u8(0);
+        b.u8(st(gf::op_end)).u8(0).u8(st(gf::op_scribble)).u8(1).u8(1).u32(2);
+        copy(b, 1, 0, 8);
+        b.u8(st(gf::op_set_header)).u8(0).u16(rw).u8(0).u8(st(gf::op_end)).u8(0);
+        b.u8(st(gf::op_end)).u8(1).u8(st(gf::op_end)).u8(2).u8(st(gf::op_end)).u8(3);
+        b.u8(st(gf::op_free_page)).u8(0).u8(st(gf::op_free_page)).u8(1).u8(st(gf::op_alloc_page));
+        add(target, "table_hostile_peer", std::move(b));
+    }
+}
+
+} // namespace grant_seeds
+
 // ------------------------------------------------------------------ output
 
 bool write_or_check(const std::filesystem::path& root, bool check)
@@ -880,6 +1022,7 @@ int main(int argc, char** argv)
     netfront_seeds::entries();
     netfront_seeds::scripts();
     control_seeds::make();
+    grant_seeds::make();
     const bool ok = write_or_check(argv[argc - 1], check);
     std::printf("corpus: %zu seeds %s\n", seeds.size(), check ? (ok ? "current" : "NOT current") : "written");
     return ok ? 0 : 1;
