@@ -7,6 +7,9 @@
 # Every process it starts is stopped when it ends, fails or is interrupted.
 #
 #   scripts/demo.sh [SECONDS]      traffic time (default 10)
+#
+# XNV_DEMO_BUILD_DIR selects another build directory for the release preset (default
+# build/release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,9 +17,10 @@ seconds=${1:-10}
 [[ "$seconds" =~ ^[1-9][0-9]*$ ]] || { echo "demo.sh: SECONDS must be a positive integer, got '$seconds'" >&2; exit 2; }
 
 bash scripts/setup.sh
-cmake --preset release >/dev/null
-cmake --build --preset release -j "$(nproc)" --target xnv-netback xnv-netfront
-bin=build/release/examples/netif
+build=${XNV_DEMO_BUILD_DIR:-build/release}
+cmake --preset release -B "$build" >/dev/null
+cmake --build "$build" -j "$(nproc)" --target xnv-netback xnv-netfront
+bin=$build/examples/netif
 
 work=$(mktemp -d)
 pids=()

@@ -34,10 +34,10 @@ def main():
         sys.exit(f"table.py: {e}")
     if not rows:
         sys.exit("table.py: no benchmark results in " + args.json)
-    workloads = []
-    for r in rows:
-        if r["workload"] not in workloads:
-            workloads.append(r["workload"])
+    # Frame sizes ascending; configurations in the order the benchmark lists them.
+    order = ["w1_all_on_first_always", "w1_all_on_first", "w2_all_on_first", "w2_hysteresis",
+             "w2_hysteresis_adaptive"]
+    workloads = sorted({r["workload"] for r in rows}, key=lambda w: int(w.replace("size", "") or 0))
     for w in workloads:
         impls = []
         by = {}
@@ -48,6 +48,7 @@ def main():
                 impls.append(r["impl"])
                 by[r["impl"]] = {}
             by[r["impl"]][r["rep"]] = r
+        impls.sort(key=lambda i: order.index(i) if i in order else len(order))
         size = w.replace("size", "")
         print(f"\n{size}-byte frames (median of {max(len(v) for v in by.values())} runs; rate min-max in brackets)\n")
         print("| configuration | Mpps | Gb/s | vs " + args.baseline + " | notifications sent / frame "

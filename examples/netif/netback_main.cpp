@@ -231,7 +231,16 @@ int main(int argc, char** argv)
         // so SIGINT/SIGTERM reach only this loop.
         auto sigfd = termination_signals();
         control::socket_address where = control::socket_address::parse(o.socket);
-        netback_engine engine(cfg);
+        // The configuration was range-checked above; what is left to refuse here (a CPU this
+        // process may not run on) is still the user's argument: exit status 2.
+        std::unique_ptr<netback_engine> engine_owner;
+        try {
+            engine_owner = std::make_unique<netback_engine>(cfg);
+        } catch (const std::invalid_argument& e) {
+            std::fprintf(stderr, "xnv-netback: error: %s\n", e.what());
+            return 2;
+        }
+        netback_engine& engine = *engine_owner;
         control::listener lst = control::listener::open(
             where, o.any_user ? control::peer_policy::any_user : control::peer_policy::same_user);
         auto tick = periodic_timer(netback_engine::tick_interval());

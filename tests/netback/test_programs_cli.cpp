@@ -81,6 +81,7 @@ TEST_CASE("xnv-netback: every bad argument is refused with a message naming it")
         {{"--budget", "0"}, "--budget expects an integer in 1..4096"},
         {{"--socket", ""}, "--socket expects a non-empty value"},
         {{"--quiet=yes"}, "--quiet takes no value"},
+        {{"--workers", "1", "--cpus", "1023"}, "names CPU 1023, which this process may not run on"},
     };
     for (const auto& c : cases)
         check_rejected(netback_bin, c);
