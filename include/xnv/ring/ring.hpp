@@ -261,8 +261,13 @@ public:
     }
 
     /// Consume `n` entries read through `peek_shared`. @pre `n <= pending().count` (clamped).
+    /// Nothing is consumed once the peer has violated the protocol, as with `consume`.
     void release_consumed(std::uint32_t n) noexcept
     {
+        // After a violation pending() reports 0: clamp to that, not to the entries validated
+        // before it, so that an error freezes the consumer index on every path.
+        if (error_ != ring_error::none)
+            return;
         const std::uint32_t avail = in_seen_ - in_cons_;
         in_cons_ += std::min(n, avail);
     }
