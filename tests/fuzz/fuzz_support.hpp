@@ -78,13 +78,13 @@ class exact_buffer {
 public:
     exact_buffer(std::size_t size, std::size_t align)
         : size_(size), align_(align),
-          data_(static_cast<std::byte*>(::operator new(std::max<std::size_t>(size, 1), std::align_val_t{align})))
+          data_(static_cast<std::byte*>(::operator new (std::max<std::size_t>(size, 1), std::align_val_t{align})))
     {
         std::memset(data_, 0, size_);
     }
     exact_buffer(const exact_buffer&) = delete;
     exact_buffer& operator=(const exact_buffer&) = delete;
-    ~exact_buffer() { ::operator delete(data_, std::align_val_t{align_}); }
+    ~exact_buffer() { ::operator delete (data_, std::align_val_t{align_}); }
 
     [[nodiscard]] std::span<std::byte> span() const noexcept { return {data_, size_}; }
     [[nodiscard]] std::byte* data() const noexcept { return data_; }
