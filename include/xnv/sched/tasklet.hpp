@@ -80,9 +80,11 @@ struct poll_result {
 };
 
 /// A tasklet's function: called with a budget (items it may process), returns a `poll_result`.
+/// Copyable, because the tasklet holds it in a `std::function` (a lambda capturing pointers or
+/// references, as tasklets usually do, is).
 template <class F>
 concept tasklet_function =
-    std::move_constructible<F> && std::invocable<F&, std::uint32_t> &&
+    std::copy_constructible<F> && std::invocable<F&, std::uint32_t> &&
     std::same_as<std::invoke_result_t<F&, std::uint32_t>, poll_result>;
 
 /// Budgets of a worker's rounds (Linux NAPI: weight 64 per instance, `netdev_budget` 300).
@@ -151,7 +153,7 @@ inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t by) noexcept
 /// Lifetime: the destructor kills it; its worker must outlive it.
 class tasklet {
 public:
-    /// Bind a tasklet to `home`'s queue `kind`. Allocates once to hold `fn`.
+    /// Bind a tasklet to `home`'s queue `kind`. May allocate once, here, to hold `fn`; never per run.
     template <tasklet_function F>
     tasklet(tasklet_worker& home, queue_kind kind, F fn) : fn_(std::move(fn)), home_(&home), kind_(kind)
     {
