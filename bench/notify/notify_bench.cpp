@@ -85,9 +85,9 @@ struct run_result {
 std::uint64_t items_for(std::int64_t rate)
 {
     if (rate == 0)
-        return 1'000'000;
-    // About 0.2 s of traffic, at least 2000 items so the 99th percentile means something.
-    return std::clamp<std::uint64_t>(static_cast<std::uint64_t>(rate) / 5, 2000, 400'000);
+        return 200'000;
+    // About 0.1 s of traffic, at least 1000 items so the 99th percentile means something.
+    return std::clamp<std::uint64_t>(static_cast<std::uint64_t>(rate) / 10, 1000, 200'000);
 }
 
 template <class Channel, class Policy>
