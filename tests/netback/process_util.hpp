@@ -192,16 +192,21 @@ inline run_result run_program(const temp_dir& dir, const std::vector<std::string
     return r;
 }
 
-/// Resident memory of a process in KiB (VmRSS), or -1 when it is gone.
-inline long vm_rss_kib(pid_t pid)
+/// A "Name:  N kB" field of /proc/PID/status in KiB (e.g. "VmRSS", "RssShmem"), or -1 when
+/// the process is gone or has no such field.
+inline long proc_status_kib(pid_t pid, const std::string& field)
 {
     std::ifstream in("/proc/" + std::to_string(pid) + "/status");
     std::string line;
+    const std::string key = field + ":";
     while (std::getline(in, line))
-        if (line.rfind("VmRSS:", 0) == 0)
-            return std::strtol(line.c_str() + 6, nullptr, 10);
+        if (line.rfind(key, 0) == 0)
+            return std::strtol(line.c_str() + key.size(), nullptr, 10);
     return -1;
 }
+
+/// Resident memory of a process in KiB (VmRSS), or -1 when it is gone.
+inline long vm_rss_kib(pid_t pid) { return proc_status_kib(pid, "VmRSS"); }
 
 /// Wait until `path` exists and holds text (a summary being written), up to `timeout`.
 inline bool wait_for_file(const std::string& path, std::chrono::milliseconds timeout)
