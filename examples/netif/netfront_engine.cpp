@@ -326,6 +326,7 @@ struct netfront_vif::queue {
     bool refill_rx() noexcept;
     bool send_tx() noexcept;
     void idle_wait() noexcept;
+    void fire_timers() noexcept;
     void end_tx(mem::grant_ref ref, std::uint32_t frame) noexcept;
     void end_rx(mem::grant_ref ref, std::uint32_t frame) noexcept;
     void retry_deferred() noexcept;
@@ -587,6 +588,17 @@ bool netfront_vif::queue::send_tx() noexcept
     return sent != 0;
 }
 
+// A policy that holds a notification back (frames_usecs, adaptive) must hear about its
+// deadline: there is no timer thread, the queue's loop checks it.
+void netfront_vif::queue::fire_timers() noexcept
+{
+    const nanos now = steady_now();
+    if (tx_note.next_deadline() != notify::no_deadline && now >= tx_note.next_deadline())
+        (void)tx_note.on_timer();
+    if (rx_note.next_deadline() != notify::no_deadline && now >= rx_note.next_deadline())
+        (void)rx_note.on_timer();
+}
+
 void netfront_vif::queue::idle_wait() noexcept
 {
     // Re-arm both response rings (Xen's RING_FINAL_CHECK_FOR_RESPONSES): anything netback
@@ -604,6 +616,9 @@ void netfront_vif::queue::idle_wait() noexcept
     }
     if (!tx_deferred.empty() || !rx_deferred.empty())
         wait = std::min<nanos>(wait, std::chrono::microseconds(100));
+    for (const nanos deadline : {tx_note.next_deadline(), rx_note.next_deadline()})
+        if (deadline != notify::no_deadline)
+            wait = std::min(wait, std::max(nanos::zero(), deadline - now));
     if (wait <= nanos::zero())
         return;
     std::array<pollfd, 3> fds{};
@@ -630,6 +645,7 @@ void netfront_vif::queue::run() noexcept
         retry_deferred();
         work |= refill_rx();
         work |= send_tx();
+        fire_timers();
         idle_tx.store(port->tx_done() && !have_pending && in_flight == 0, std::memory_order_release);
         if (!work)
             idle_wait();

@@ -135,3 +135,17 @@ TEST_CASE("LRO: in-order TCP segments are merged before the sink, and every reco
     CHECK(r.b["lro_frames"].u() == 0);
 }
 
+
+TEST_CASE("notification policies: every policy on both sides delivers every frame")
+{
+    const std::uint64_t count = scaled_count("XNV_TEST_E2E_FRAMES", 20000, 2000) / 2;
+    for (const char* policy : {"always", "event_idx", "adaptive", "frames_usecs"}) {
+        CAPTURE(policy);
+        temp_dir dir;
+        const std::vector<std::string> p{"--coalesce", policy, "--size-min", "60", "--size-max", "9000"};
+        const pair_run r = run_pair(dir, {"--coalesce", policy}, p, p, count);
+        CHECK(r.nb["config"]["coalesce"].s() == policy);
+        CHECK(r.a["config"]["coalesce"].s() == policy);
+        CHECK(r.nb["totals"]["notifications_sent"].u() > 0);
+    }
+}
