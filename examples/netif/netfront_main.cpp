@@ -12,6 +12,7 @@
 #include "netfront_engine.hpp"
 #include "ref_format.hpp"
 #include "ref_program.hpp"
+#include "ref_tap.hpp"
 
 #include <chrono>
 #include <cstdio>
@@ -61,6 +62,9 @@ struct options {
     bool quiet = false;
     bool verify = false;
     bool no_wait_peer = false;
+    std::string tap_name;
+    std::string tap_netns;
+    std::uint64_t tap_mtu = 1500;
 };
 
 cli make_cli(options& o)
@@ -76,7 +80,11 @@ cli make_cli(options& o)
         .flag("--no-sg", o.no_sg, "do not use feature-sg (frames must fit one page)")
         .flag("--no-gso", o.no_gso, "do not use feature-gso-tcpv4/-tcpv6 (and so no LRO)")
         .flag("--no-split-event-channels", o.no_split, "one event channel per queue for TX and RX")
-        .text("--mode", o.mode, {"gen", "sink"}, "gen: send and receive; sink: only receive")
+        .text("--mode", o.mode, {"gen", "sink", "tap"},
+              "gen: send and receive; sink: only receive; tap: carry a TAP interface's frames")
+        .text("--tap-name", o.tap_name, {}, "tap mode: the interface's name (default: the kernel's choice)")
+        .text("--tap-netns", o.tap_netns, {}, "tap mode: create the interface in this named network namespace")
+        .integer("--tap-mtu", o.tap_mtu, 68, control::max_mtu, "tap mode: the interface's MTU")
         .text("--proto", o.proto, {"raw", "tcp"},
               "frame format: raw test frames, or test records in IPv4/TCP segments (GSO, LRO)")
         .integer("--size", o.size, 1, 65535, "frame bytes, Ethernet header included")
@@ -223,9 +231,11 @@ int main(int argc, char** argv)
         if (o.mtu != 0 && o.mtu < control::min_mtu)
             throw cli_error("--mtu must be 0 (automatic) or " + std::to_string(control::min_mtu) + ".." +
                             std::to_string(control::max_mtu) + ", got " + std::to_string(o.mtu));
-        if (o.mode == "sink") {
+        if (o.mode != "tap" && (!o.tap_name.empty() || !o.tap_netns.empty()))
+            throw cli_error("--tap-name and --tap-netns apply only to --mode tap");
+        if (o.mode == "sink" || o.mode == "tap") {
             if (o.count != 0 || o.seconds != 0 || o.rate != 0)
-                throw cli_error("--mode sink sends nothing: --count, --seconds and --rate do not apply");
+                throw cli_error("--mode " + o.mode + " generates nothing: --count, --seconds and --rate do not apply");
             gen.transmit = false;
         } else {
             gen.count = o.count;
@@ -251,9 +261,24 @@ int main(int argc, char** argv)
         return 2;
     }
 
+    const bool tap_mode = o.mode == "tap";
     std::unique_ptr<netfront_vif> vif;
     try {
         auto sigfd = termination_signals();
+        // The TAP interface first, so a missing privilege or device is reported before any
+        // connection is made. It disappears when its last descriptor closes (with the vif).
+        std::optional<tap_device> tap;
+        if (tap_mode) {
+            tap_config tc;
+            tc.name = o.tap_name;
+            tc.netns = o.tap_netns;
+            tc.mac = gen.mac;
+            tc.mtu = static_cast<std::uint32_t>(o.tap_mtu);
+            tc.queues = static_cast<std::uint32_t>(o.queues);
+            tap.emplace(tc);
+            log("TAP interface " + tap->name() + (o.tap_netns.empty() ? "" : " in network namespace " + o.tap_netns) +
+                ", " + std::to_string(tap->queues()) + " queue(s)");
+        }
         const control::socket_address where = control::socket_address::parse(o.socket);
         xnv::mem::unique_fd sock = control::connect_to(where);
         control::front_session session(req);
@@ -263,6 +288,22 @@ int main(int argc, char** argv)
         auto build = [&](const control::negotiated& p) -> control::front_layout {
             // The frames must fit what was negotiated.
             const std::uint32_t frame_max = p.mtu + 14;
+            if (tap_mode) {
+                if (o.tap_mtu > p.mtu)
+                    usage_problem = "--tap-mtu " + std::to_string(o.tap_mtu) + " exceeds the negotiated MTU (" +
+                                    std::to_string(p.mtu) + ")";
+                if (!usage_problem.empty())
+                    throw std::invalid_argument(usage_problem);
+                tap->keep_queues(p.queues);
+                // Super-frames only where netif can carry them: GSO negotiated, and SG for the
+                // pages they need. Partial checksums are always fine (csum_blank).
+                tap->set_offloads(tap_offloads{true, p.sg && p.gso_tcpv4, p.sg && p.gso_tcpv6});
+                std::vector<std::unique_ptr<frame_port>> ports;
+                for (std::uint32_t q = 0; q < p.queues; ++q)
+                    ports.push_back(std::make_unique<tap_port>(tap->take_queue(q)));
+                vif = std::make_unique<netfront_vif>(p, cfg, std::move(ports));
+                return vif->plan();
+            }
             if (!p.sg && gen.size_max > xnv::netif::page_size)
                 usage_problem = "frames above 4096 bytes need feature-sg, which was not negotiated";
             else if (gen.proto == gen_proto::raw && gen.size_max > frame_max)
@@ -307,19 +348,22 @@ int main(int argc, char** argv)
         auto records = [&] {
             std::uint64_t n = 0;
             for (std::uint32_t q = 0; q < vif->queues(); ++q)
-                n += static_cast<traffic_port&>(vif->port(q)).records_approx();
+                n += tap_mode ? static_cast<tap_port&>(vif->port(q)).stats().written_frames
+                              : static_cast<traffic_port&>(vif->port(q)).records_approx();
             return n;
         };
         auto bad = [&] {
             std::uint64_t n = 0;
             for (std::uint32_t q = 0; q < vif->queues(); ++q)
-                n += static_cast<traffic_port&>(vif->port(q)).bad_approx();
+                n += tap_mode ? static_cast<tap_port&>(vif->port(q)).stats().write_errors
+                              : static_cast<traffic_port&>(vif->port(q)).bad_approx();
             return n;
         };
         auto generated = [&] {
             std::uint64_t n = 0;
             for (std::uint32_t q = 0; q < vif->queues(); ++q)
-                n += static_cast<traffic_port&>(vif->port(q)).generated_approx();
+                n += tap_mode ? static_cast<tap_port&>(vif->port(q)).stats().read_frames
+                              : static_cast<traffic_port&>(vif->port(q)).generated_approx();
             return n;
         };
         auto sum = [&] {
@@ -452,7 +496,19 @@ int main(int argc, char** argv)
         sink_stats sk;
         std::vector<flow_stats> flows;
         std::uint64_t sent = 0;
-        for (std::uint32_t q = 0; q < vif->queues(); ++q) {
+        tap_stats ts;
+        for (std::uint32_t q = 0; q < vif->queues() && tap_mode; ++q) {
+            const tap_stats s = static_cast<tap_port&>(vif->port(q)).stats();
+            ts.read_frames += s.read_frames;
+            ts.read_bytes += s.read_bytes;
+            ts.read_gso += s.read_gso;
+            ts.read_dropped += s.read_dropped;
+            ts.written_frames += s.written_frames;
+            ts.written_bytes += s.written_bytes;
+            ts.written_gso += s.written_gso;
+            ts.write_errors += s.write_errors;
+        }
+        for (std::uint32_t q = 0; q < vif->queues() && !tap_mode; ++q) {
             const auto& tp = static_cast<traffic_port&>(vif->port(q));
             const sink_stats s = tp.stats();
             sent += tp.generated();
@@ -476,7 +532,7 @@ int main(int argc, char** argv)
         // Rates over the time frames actually flowed: from the first test frame sent (after the
         // wait for the peer) to the last one answered, and from the first received to the last.
         auto tx_start = end;
-        for (std::uint32_t q = 0; q < vif->queues(); ++q)
+        for (std::uint32_t q = 0; q < vif->queues() && !tap_mode; ++q)
             if (auto s = static_cast<traffic_port&>(vif->port(q)).started_at(); s > xnv::nanos::zero())
                 tx_start = std::min(tx_start, steady::time_point(std::chrono::duration_cast<steady::duration>(s)));
         const double tx_s = std::max(0.0, std::chrono::duration<double>((tx_end ? *tx_end : end) - tx_start).count());
@@ -519,6 +575,21 @@ int main(int argc, char** argv)
             .field("coalesce", to_string(cfg.coalesce.choice))
             .field("lro", cfg.lro && p.gso_tcpv4)
             .end_object();
+        if (tap_mode)
+            j.key("tap")
+                .begin_object()
+                .field("name", tap ? tap->name() : o.tap_name)
+                .field("netns", o.tap_netns)
+                .field("mtu", o.tap_mtu)
+                .field("read_frames", ts.read_frames)
+                .field("read_bytes", ts.read_bytes)
+                .field("read_gso", ts.read_gso)
+                .field("read_dropped", ts.read_dropped)
+                .field("written_frames", ts.written_frames)
+                .field("written_bytes", ts.written_bytes)
+                .field("written_gso", ts.written_gso)
+                .field("write_errors", ts.write_errors)
+                .end_object();
         j.field("sent", sent)
             .field("tx_frames", t.tx_packets)
             .field("tx_bytes", t.tx_bytes)

@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// A Linux TAP device as a netfront's frame source and sink (docs/paper.md, "TAP mode").
+//
+// The device is opened with IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, one descriptor per vif queue
+// (IFF_MULTI_QUEUE when there are several), so every frame crosses the descriptor with a
+// virtio_net_hdr in front: checksum offload ("partial" checksums) and TSO super-frames pass
+// through unsplit and map onto netif's csum_blank flag and GSO extra-info slot.
+// The device is not persistent: it disappears when the last descriptor is closed.
+
+#include "netfront_engine.hpp"
+#include "ref_format.hpp"
+
+#include <xnv/mem/unique_fd.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace xnv::example {
+
+/// What to create. Thread safety: plain data.
+struct tap_config {
+    std::string name;        ///< interface name (at most 15 characters; empty: the kernel picks)
+    std::string netns;       ///< named network namespace (/var/run/netns/NAME); empty: the current one
+    mac_bytes mac{};         ///< the interface's MAC (all zero: the kernel's random one)
+    std::uint32_t mtu = 1500;
+    std::uint32_t queues = 1; ///< descriptors to open; above 1 means IFF_MULTI_QUEUE
+    bool bring_up = true;     ///< set IFF_UP once configured
+};
+
+/// Offloads to accept from the kernel (TUNSETOFFLOAD), from what netback negotiated.
+struct tap_offloads {
+    bool csum = true;
+    bool tso4 = false;
+    bool tso6 = false;
+};
+
+/// An open TAP device: its queue descriptors.
+///
+/// @throws std::runtime_error with a clear message when /dev/net/tun is missing, when the
+/// caller lacks CAP_NET_ADMIN, when the namespace does not exist, or when an ioctl is refused.
+/// Thread safety: constructed and configured on one thread (it may enter another network
+/// namespace for the duration of the constructor; it returns to the caller's before it ends).
+class tap_device {
+public:
+    explicit tap_device(const tap_config& cfg);
+    tap_device(const tap_device&) = delete;
+    tap_device& operator=(const tap_device&) = delete;
+    tap_device(tap_device&&) noexcept = default;
+    tap_device& operator=(tap_device&&) noexcept = default;
+    ~tap_device() = default;
+
+    /// Tell the kernel which offloaded frames this side can take (TUNSETOFFLOAD) on every queue.
+    void set_offloads(const tap_offloads& o);
+    /// Keep only the first `n` queues (closing a multi-queue descriptor detaches that queue).
+    void keep_queues(std::uint32_t n);
+    /// Hand queue `q`'s descriptor over (the device stays while any descriptor is open).
+    [[nodiscard]] mem::unique_fd take_queue(std::uint32_t q);
+
+    [[nodiscard]] const std::string& name() const noexcept { return name_; }
+    [[nodiscard]] std::uint32_t queues() const noexcept { return static_cast<std::uint32_t>(fds_.size()); }
+
+private:
+    std::string name_;
+    std::vector<mem::unique_fd> fds_;
+};
+
+/// Byte size of the virtio_net_hdr in front of each frame (the legacy header, the default
+/// TUNSETVNETHDRSZ).
+inline constexpr std::size_t vnet_header_bytes = 10;
+
+/// The virtio_net_hdr fields, host order.
+struct vnet_header {
+    std::uint8_t flags = 0;    ///< VIRTIO_NET_HDR_F_*
+    std::uint8_t gso_type = 0; ///< VIRTIO_NET_HDR_GSO_*
+    std::uint16_t hdr_len = 0;
+    std::uint16_t gso_size = 0;
+    std::uint16_t csum_start = 0;
+    std::uint16_t csum_offset = 0;
+};
+
+/// Where a frame's L4 checksum lives: offsets for a partial checksum and the header length.
+struct l4_location {
+    bool ok = false;
+    std::uint16_t csum_start = 0;  ///< offset of the TCP/UDP header
+    std::uint16_t csum_offset = 0; ///< offset of the checksum field within it
+    std::uint16_t header_bytes = 0; ///< through the end of the TCP/UDP header
+};
+
+/// Find the TCP or UDP header of an Ethernet frame carrying IPv4 (any options) or IPv6 (no
+/// extension headers), with or without one 802.1Q tag. Never reads outside `frame`.
+[[nodiscard]] l4_location locate_l4(std::span<const std::byte> frame) noexcept;
+
+/// The netif metadata of a frame read from the TAP (transmit direction).
+/// @return false when the header asks for something netif cannot carry (UDP fragmentation
+/// offload, an unknown GSO type)
+[[nodiscard]] bool vnet_to_netif(const vnet_header& h, frame_meta& out) noexcept;
+/// The virtio_net_hdr for a frame received from netback (receive direction).
+[[nodiscard]] vnet_header netif_to_vnet(std::span<const std::byte> frame, const frame_meta& m) noexcept;
+[[nodiscard]] vnet_header decode_vnet(std::span<const std::byte, vnet_header_bytes> raw) noexcept;
+void encode_vnet(const vnet_header& h, std::span<std::byte, vnet_header_bytes> raw) noexcept;
+
+/// Counters of one TAP queue, readable from any thread (approximate while running).
+struct tap_stats {
+    std::uint64_t read_frames = 0;
+    std::uint64_t read_bytes = 0;
+    std::uint64_t read_gso = 0;       ///< TSO super-frames read
+    std::uint64_t read_dropped = 0;   ///< frames netif cannot carry
+    std::uint64_t written_frames = 0;
+    std::uint64_t written_bytes = 0;
+    std::uint64_t written_gso = 0;
+    std::uint64_t write_errors = 0;   ///< frames the kernel refused
+};
+
+/// One queue of a TAP device as a netfront `frame_port`. Used by that queue's thread only
+/// (the counters excepted).
+class tap_port final : public frame_port {
+public:
+    explicit tap_port(mem::unique_fd fd);
+
+    nanos next_due(nanos now) override;
+    std::size_t next_frame(std::span<std::byte> buf, frame_meta& meta, nanos now) override;
+    [[nodiscard]] int tx_wait_fd() const noexcept override { return fd_.get(); }
+    void deliver(std::span<const std::byte> frame, const frame_meta& meta) override;
+    [[nodiscard]] bool tx_done() const noexcept override { return false; }
+
+    [[nodiscard]] tap_stats stats() const noexcept;
+
+private:
+    bool fill() noexcept;
+
+    mem::unique_fd fd_;
+    std::vector<std::byte> buf_; // one frame read ahead, its virtio_net_hdr first
+    std::size_t len_ = 0;        // bytes in buf_ (0: none)
+    struct counters {
+        std::atomic<std::uint64_t> read_frames{0}, read_bytes{0}, read_gso{0}, read_dropped{0};
+        std::atomic<std::uint64_t> written_frames{0}, written_bytes{0}, written_gso{0}, write_errors{0};
+    } c_;
+};
+
+} // namespace xnv::example
