@@ -2,7 +2,8 @@
 // Notification coalescing policies on a ring between two threads, as offered load goes from a
 // trickle to saturation. Each benchmark run is one paced stream of lone requests: the producer
 // thread publishes one item at a time at the offered rate (rate 0: as fast as the ring takes
-// them), stamping each with the steady clock; the consumer thread polls NAPI-style, spends a
+// them; a preempted producer resumes the pace rather than catching up in a burst), stamping
+// each with the steady clock; the consumer thread polls NAPI-style, spends a
 // fixed time on each item (a stand-in for processing a packet), and sleeps on the channel
 // when drained; the latency of an item is the time its processing starts minus its stamp.
 //
@@ -109,24 +110,28 @@ run_result run_once(Policy policy, std::int64_t rate, std::int64_t work_ns, std:
         while (ready.load() < 2)
             xnv::cpu_relax();
         const std::int64_t interval = rate == 0 ? 0 : 1'000'000'000 / rate;
-        const std::int64_t start = now_ns();
         auto timers = [&](std::int64_t t) {
             if (co.next_deadline() != no_deadline && t >= co.next_deadline().count())
                 (void)co.on_timer();
         };
+        // Items at least `interval` apart: a producer that was preempted does not catch up in
+        // a burst (that would measure queueing behind the burst, not notification latency).
+        std::int64_t due = now_ns();
         for (std::uint64_t seq = 0; seq < n; ++seq) {
-            const std::int64_t due = start + static_cast<std::int64_t>(seq) * interval;
             for (std::int64_t t = now_ns(); t < due; t = now_ns()) {
                 timers(t);
                 xnv::cpu_relax();
             }
-            while (!f.try_produce(item{seq, now_ns()})) {
+            std::int64_t sent = now_ns();
+            while (!f.try_produce(item{seq, sent})) {
                 (void)f.discard(); // reclaim answered slots
-                timers(now_ns());
+                timers(sent);
                 xnv::cpu_relax();
+                sent = now_ns();
             }
             (void)co.publish(bytes_per_item);
             timers(now_ns());
+            due = std::max(due, sent) + interval;
         }
         while (!consumer_done.load(std::memory_order_acquire)) {
             timers(now_ns());
