@@ -269,7 +269,9 @@ int main(int argc, char** argv)
 
         std::map<std::uint64_t, std::unique_ptr<connection>> conns; // by serial
         std::vector<nb_vif_stats> closed;
-        constexpr std::size_t closed_kept = 1024; // the summary keeps the most recent ones
+        constexpr std::size_t closed_kept = 1024; // the summary lists the most recent ones
+        nb_vif_stats removed_totals;              // scratch: nb_vif_stats::total() adds up its entries
+        nb_queue_stats total;                     // the sum over every vif removed so far
         std::uint64_t closed_dropped = 0;
         std::uint64_t serial = 0;
         std::uint64_t ever_connected = 0;
@@ -281,6 +283,8 @@ int main(int argc, char** argv)
             if (cn.vif) {
                 nb_vif_stats s = engine.remove_vif(*cn.vif, why);
                 log(s.name + " (" + format_mac(s.mac) + ") disconnected: " + why);
+                removed_totals.queues = {total, s.total()};
+                total = removed_totals.total();
                 if (closed.size() == closed_kept) {
                     closed.erase(closed.begin());
                     ++closed_dropped;
@@ -482,13 +486,6 @@ int main(int argc, char** argv)
                                               .count()
                                         : 0.0;
 
-        nb_queue_stats total;
-        {
-            nb_vif_stats all;
-            for (const auto& v : closed)
-                all.queues.push_back(v.total());
-            total = all.total();
-        }
         json_writer j;
         j.begin_object().field("program", "xnv-netback").field("stop_reason", stop_reason).field("uptime_s", uptime)
             .field("traffic_s", active);
