@@ -10,7 +10,7 @@
 #   --repetitions N     repetitions of each benchmark (default 10)
 #   --json FILE         where the results go (default docs/results/sched.json)
 #   --img-dir DIR       where the plots go (default docs/img): sched-backend.svg,
-#                       sched-utilisation.svg, sched-handoff.svg
+#                       sched-utilisation.svg, sched-cpu.svg, sched-handoff.svg
 #   --build-dir DIR     the release build directory (default build/release)
 #   --filter REGEX      run only the benchmarks matching REGEX (default: all)
 #   --wait-quiet S      first wait up to S seconds for the other processes on the machine to
@@ -103,8 +103,15 @@ python3 bench/tools/gbench_plot.py "$json" -o "$img/sched-backend.svg" \
   --title "synthetic netback, 4 rings: throughput relative to one worker (median, bars = min-max)" \
   --panel backend:one_worker
 python3 bench/sched/plot_util.py "$json" -o "$img/sched-utilisation.svg"
+python3 bench/sched/plot_scatter.py "$json" -o "$img/sched-cpu.svg"
+# Only the single-thread hand-off is drawn: the cross-thread ones depend on whether the other
+# thread is running at that moment, which a shared machine decides (see the tables).
 python3 bench/tools/gbench_plot.py "$json" -o "$img/sched-handoff.svg" \
-  --title "cross-thread hand-off: speed relative to Boost.Lockfree queue (median, bars = min-max)" \
-  --panel handoff_same_thread:boost_lockfree_queue --panel handoff_1producer:boost_lockfree_queue \
-  --panel handoff_2producers:boost_lockfree_queue
-echo "run.sh: results in $json, plots in $img/sched-{backend,utilisation,handoff}.svg"
+  --title "hand-off, one thread: speed relative to Boost.Lockfree queue (median, bars = min-max)" \
+  --panel handoff_same_thread:boost_lockfree_queue
+# gnuplot records each plot command, temporary data file names included, in the SVG: drop
+# those names so the images say nothing about the machine that drew them.
+for f in "$img"/sched-{backend,utilisation,cpu,handoff}.svg; do
+  [[ -f $f ]] && sed -i -E 's#"(/tmp|/var/tmp)/[^"]*"#"data"#g' "$f"
+done
+echo "run.sh: results in $json, plots in $img/sched-{backend,utilisation,cpu,handoff}.svg"
