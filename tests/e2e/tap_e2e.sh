@@ -1,0 +1,143 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# End-to-end test of TAP mode: two network namespaces, a netfront TAP in each, one netback
+# between them. ping, iperf3 TCP and UDP, and a file that must arrive byte-identical.
+#
+#   tap_e2e.sh NETBACK NETFRONT NETTOOL QUEUES WORKERS QUICK
+#
+# QUICK=1 (sanitizer builds): ping and a short transfer only. Exit 77 (skipped) when not root
+# or without /dev/net/tun. Addresses come from 198.18.0.0/15 and exist only inside the two
+# namespaces this run creates; everything created is removed on exit, failure or signal.
+set -u
+NETBACK=$1 NETFRONT=$2 NETTOOL=$3 QUEUES=$4 WORKERS=$5 QUICK=$6
+
+if [ "$(id -u)" != 0 ]; then
+    echo "SKIP: network end-to-end tests need root (network namespaces, TAP interfaces)"
+    exit 77
+fi
+if [ ! -c /dev/net/tun ]; then
+    echo "SKIP: /dev/net/tun is missing"
+    exit 77
+fi
+for tool in ip iperf3 python3; do
+    if ! command -v $tool >/dev/null; then
+        echo "SKIP: $tool is not installed"
+        exit 77
+    fi
+done
+
+RUN=xnv$$r$RANDOM
+NSA=${RUN}a NSB=${RUN}b
+SOCK=@$RUN
+WORK=$(mktemp -d)
+# A /24 of 198.18.0.0/15 chosen per run so parallel runs do not share addresses.
+NET=198.18.$((RANDOM % 256))
+A=$NET.1 B=$NET.2
+PIDS=()
+
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    for p in "${PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
+    ip netns pids "$NSA" 2>/dev/null | xargs -r kill -KILL
+    ip netns pids "$NSB" 2>/dev/null | xargs -r kill -KILL
+    ip netns del "$NSA" 2>/dev/null
+    ip netns del "$NSB" 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+fail() {
+    echo "FAIL: $*"
+    for f in "$WORK"/*.log; do echo "--- $f"; tail -5 "$f" | cut -c1-400; done
+    exit 1
+}
+
+ip netns add "$NSA" || fail "ip netns add"
+ip netns add "$NSB" || fail "ip netns add"
+ip -n "$NSA" link set lo up
+ip -n "$NSB" link set lo up
+
+"$NETBACK" --socket "$SOCK" --workers "$WORKERS" --quiet --json "$WORK/netback.json" >"$WORK/netback.log" 2>&1 &
+PIDS+=($!)
+for ns in "$NSA" "$NSB"; do
+    mac=02:00:00:00:00:0$([ $ns = "$NSA" ] && echo 1 || echo 2)
+    pid=
+    for _ in $(seq 20); do # until netback's socket listens
+        "$NETFRONT" --socket "$SOCK" --mode tap --tap-name xnv0 --tap-netns "$ns" --mac $mac --queues "$QUEUES" \
+            --quiet --json "$WORK/front-$ns.json" >"$WORK/front-$ns.log" 2>&1 &
+        pid=$!
+        for _ in $(seq 100); do
+            grep -q "connected to" "$WORK/front-$ns.log" && break
+            kill -0 $pid 2>/dev/null || break
+            sleep 0.05
+        done
+        grep -q "connected to" "$WORK/front-$ns.log" && break
+        kill $pid 2>/dev/null; wait $pid 2>/dev/null
+        pid=
+        sleep 0.2
+    done
+    [ -n "$pid" ] || fail "netfront in $ns did not connect"
+    PIDS+=($pid)
+done
+ip -n "$NSA" addr add $A/24 dev xnv0 || fail "address"
+ip -n "$NSB" addr add $B/24 dev xnv0 || fail "address"
+
+echo "== ping $A -> $B ($QUEUES queue(s), $WORKERS worker(s))"
+ip netns exec "$NSA" python3 "$NETTOOL" ping $B 3 || fail "ping"
+
+echo "== file transfer"
+SIZE_MB=$([ "$QUICK" = 1 ] && echo 1 || echo 16)
+head -c $((SIZE_MB * 1048576)) /dev/urandom >"$WORK/src.bin"
+ip netns exec "$NSB" python3 "$NETTOOL" serve $B 5201 "$WORK/dst.bin" &
+SRV=$!
+PIDS+=($SRV)
+ip netns exec "$NSA" timeout 60 python3 "$NETTOOL" send $B 5201 "$WORK/src.bin" || fail "sending the file"
+wait $SRV || fail "receiving the file"
+cmp "$WORK/src.bin" "$WORK/dst.bin" || fail "the file arrived different"
+echo "$SIZE_MB MiB arrived byte-identical"
+
+if [ "$QUICK" != 1 ]; then
+    ip netns exec "$NSB" iperf3 -s -D -B $B -p 5202 --logfile "$WORK/iperf3-server.log" || fail "iperf3 server"
+    sleep 0.3
+    echo "== iperf3 TCP, 4 streams"
+    ip netns exec "$NSA" timeout 30 iperf3 -c $B -p 5202 -t 2 -P 4 -J >"$WORK/tcp.json" || fail "iperf3 TCP"
+    python3 - "$WORK/tcp.json" <<'PY' || fail "iperf3 TCP result"
+import json, sys
+r = json.load(open(sys.argv[1]))["end"]["sum_received"]
+print("TCP %.2f Gb/s, %d bytes received" % (r["bits_per_second"] / 1e9, r["bytes"]))
+sys.exit(0 if r["bytes"] > 0 else 1)
+PY
+    echo "== iperf3 UDP"
+    ip netns exec "$NSA" timeout 30 iperf3 -c $B -p 5202 -u -b 50M -l 1400 -t 2 -J >"$WORK/udp.json" || fail "iperf3 UDP"
+    python3 - "$WORK/udp.json" <<'PY' || fail "iperf3 UDP result"
+import json, sys
+s = json.load(open(sys.argv[1]))["end"]["sum"]
+print("UDP %.2f Mb/s, %d of %d datagrams lost" % (s["bits_per_second"] / 1e6, s["lost_packets"], s["packets"]))
+sys.exit(0 if s["packets"] > 0 and s["lost_packets"] * 5 < s["packets"] else 1)
+PY
+fi
+
+echo "== SIGINT removes the TAP interface"
+APID=${PIDS[1]}
+kill -INT $APID
+for _ in $(seq 50); do kill -0 $APID 2>/dev/null || break; sleep 0.1; done
+kill -0 $APID 2>/dev/null && fail "netfront did not stop on SIGINT"
+wait $APID
+ip -n "$NSA" link show xnv0 >/dev/null 2>&1 && fail "xnv0 still exists after netfront stopped"
+python3 - "$WORK/front-$NSA.json" "$QUEUES" <<'PY' || fail "netfront summary"
+import json, sys
+f = json.load(open(sys.argv[1]))
+t = f["tap"]
+print("netfront A: %d queue(s), read %d frames (%d TSO), wrote %d frames (%d GSO)" %
+      (f["negotiated"]["queues"], t["read_frames"], t["read_gso"], t["written_frames"], t["written_gso"]))
+ok = f["negotiated"]["queues"] == int(sys.argv[2]) and t["read_frames"] > 0 and t["written_frames"] > 0
+sys.exit(0 if ok and not f["failed"] and t["write_errors"] == 0 else 1)
+PY
+echo "PASS"
