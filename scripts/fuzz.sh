@@ -13,10 +13,11 @@
 #   XNV_FUZZ_JOBS       parallel fuzzing processes per target (libFuzzer -fork; default 1)
 #
 # Builds the `fuzz` preset (clang 14, libFuzzer, ASan+UBSan), then runs each target over its seed
-# corpus and regression inputs. New inputs go to <build>/tests/fuzz/work/<target>/new (kept
-# between runs, so a later run starts where this one ended); crashes and invariant violations
-# to <build>/tests/fuzz/work/<target>/artifacts/. Exits 1 if any target found one, naming the
-# inputs; see docs/fuzzing.md for what to do with them.
+# corpus and regression inputs. New inputs go to <build>/tests/fuzz/work/<target>/long (kept
+# between runs, so a later run starts where this one ended; apart from the test command's
+# scratch directory, so that a large corpus grown here does not lengthen the tests); crashes
+# and invariant violations to <build>/tests/fuzz/work/<target>/artifacts/. Exits 1 if any
+# target found one, naming the inputs; see docs/fuzzing.md for what to do with them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,7 +55,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 failed=()
 for t in "${targets[@]}"; do
     work="$build/tests/fuzz/work/$t"
-    mkdir -p "$work/new" "$work/artifacts"
+    mkdir -p "$work/long" "$work/artifacts"
     inputs=("tests/fuzz/corpus/$t")
     [ -d "tests/fuzz/regressions/$t" ] && inputs+=("tests/fuzz/regressions/$t")
     before=$(find "$work/artifacts" -type f | wc -l)
@@ -64,14 +65,14 @@ for t in "${targets[@]}"; do
     status=0
     "$build/tests/fuzz/xnv_fuzz_$t" -max_total_time="$seconds" -max_len="${max_len[$t]}" -rss_limit_mb=2048 \
         -timeout=10 -print_final_stats=1 "${fork[@]}" -artifact_prefix="$work/artifacts/" \
-        "$work/new" "${inputs[@]}" || status=$?
+        "$work/long" "${inputs[@]}" || status=$?
     after=$(find "$work/artifacts" -type f | wc -l)
     if [ $status -ne 0 ] || [ "$after" -gt "$before" ]; then
         echo "=== fuzz.sh: $t FOUND a failure (exit $status); inputs in $work/artifacts/:"
         ls -t "$work/artifacts" | head -n "$((after - before > 0 ? after - before : 1))" | sed 's/^/    /'
         failed+=("$t")
     else
-        echo "=== fuzz.sh: $t: nothing found in $seconds s ($(find "$work/new" -type f | wc -l) inputs in its work corpus)"
+        echo "=== fuzz.sh: $t: nothing found in $seconds s ($(find "$work/long" -type f | wc -l) inputs in its work corpus)"
     fi
 done
 if [ ${#failed[@]} -gt 0 ]; then

@@ -18,10 +18,10 @@ constexpr std::uint8_t step(std::uint32_t o, std::uint32_t arg = 0)
 
 namespace ring_format {
 enum op : std::uint8_t {
-    op_pending = 0,
+    op_pending = 0,         // pending()
     op_consume,             // one consume() of arg + 1 entries
     op_drain,               // consume() batches of arg + 1 until nothing is left
-    op_try_consume,         //
+    op_try_consume,         // try_consume() of one entry
     op_discard,             // discard(arg), or discard() for arg 15
     op_final_check,         // final_check(arg)
     op_produce,             // produce arg & 7 entries, then push() (arg & 8) or publish()
@@ -32,7 +32,7 @@ enum op : std::uint8_t {
     op_wait_spin,           // wait_pending(spin, 0 ns, arg)
     op_reserve_commit,      // fill arg reserved slots in place, commit(arg)
     op_peer_event,          // the peer sets its event index to the next u32
-    op_publish_unpublished, // publish() whatever was produced
+    op_publish_unpublished, // push() (arg & 1) or publish() whatever was produced
     op_wait_futex,          // wait_pending(futex, 0 ns, arg): arms the event, never sleeps
 };
 } // namespace ring_format

@@ -17,11 +17,13 @@
 //
 // Invariants (any violation aborts): every status is the one a model of the documented checks
 // predicts from the entry as it is (first pin: type, domain, permission, frame, window; later
-// pins: the private copy taken at the first one, Xen's active entry); the shared header's
-// in-use bits are set exactly while pins are held; a successful copy moves exactly the bytes
-// asked between the local buffer and the page; a mapping covers exactly its window; a batch
-// reports each copy's status; on the granting side an end is refused while in use, pages are
-// refused while granted and zeroed when freed, and the counters agree with the model.
+// pins: the private copy taken at the first one, Xen's active entry); the shared header is
+// what the model expects, its in-use bits set while pins are held and cleared by the last unpin;
+// a successful copy moves exactly the bytes asked between the local buffer and the page, a
+// refused one moves nothing, and the pool ends each input holding exactly what the model wrote;
+// a mapping covers exactly its window and a moved-from one none; a batch reports each copy's
+// status; on the granting side an end is refused while in use (XSA-396), pages are refused
+// while granted and zeroed when freed, and the counters agree with the model.
 
 #include "fuzz_formats.hpp"
 #include "fuzz_support.hpp"
@@ -139,7 +141,10 @@ private:
         if (a.pins == 0xFFFF)
             return grant_status::too_many_pins;
         if (a.pins == 0 || (write && a.write_pins == 0)) {
-            const std::uint32_t h = header(ref);
+            // The header as it will be when the copier gets there: the model's own expectation
+            // where it has one, since in a batch the earlier copies run before this one does
+            // (and may clear in-use bits a peer set), while the model looks at them all first.
+            const std::uint32_t h = expect_header_[ref] ? *expect_header_[ref] : header(ref);
             const std::uint16_t flags = header_flags(h);
             if ((flags & gtf::type_mask) != gtf::permit_access)
                 return grant_status::not_granted;

@@ -933,6 +933,14 @@ void make()
         add(target, "copier_mappings", std::move(b));
     }
     {
+        // A peer that set GTF_writing itself: the copier's last write unpin clears it, and the
+        // next copy of the same batch sees the header without it.
+        bytes b = head(false, 1, 1);
+        b.raw(entry(rw | gtf::writing, self, 0));
+        b.u8(st(gf::op_copy_batch, 1)).u8(1).u8(0).u16(0).u16(8).u8(0).u8(0).u16(0).u16(8);
+        add(target, "copier_batch_peer_bits", std::move(b));
+    }
+    {
         // Mode 1: the granting side grants, the copier copies and maps, ends are refused while
         // mapped, pages refused while granted and zeroed when freed, then reused.
         bytes b = head(true, 8, 3);
