@@ -66,11 +66,14 @@ private:
     std::thread t_;
 };
 
-/// Waits (untimed) until the back end has built its endpoint and is polling.
+/// Waits (untimed) until the back end has built its endpoint and is polling. The back end's
+/// thread starts on the front end's CPU (it inherits the affinity) until it pins itself, so
+/// this yields rather than spins: under a real-time policy a spinning front end would never
+/// let it run.
 void await_ready(control& ctl) noexcept
 {
     while (!ctl.back_ready.load(std::memory_order_acquire))
-        spin_hint();
+        std::this_thread::yield();
 }
 
 /// Common end of every benchmark: placement, validation verdicts.

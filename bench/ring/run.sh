@@ -1,82 +1,97 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Builds the ring benchmark in the release preset, runs every implementation in one run (the
-# repetitions of all benchmarks in random interleaved order), keeps the Google Benchmark JSON,
-# then prints the markdown tables of docs/benchmarks.md and draws its plot.
+# Builds the ring benchmark in the release preset, runs it round after round (each round runs
+# every implementation once, in a random order), merges the rounds into one Google Benchmark
+# JSON, then prints the markdown tables of docs/benchmarks.md and draws its plot.
 #
-#   bench/ring/run.sh [--repetitions N] [--min-time SECONDS] [--json FILE] [--plot FILE]
-#                     [--wait-quiet SECONDS] [--tables-only]
+#   bench/ring/run.sh [--rounds N] [--min-time SECONDS] [--pause SECONDS] [--realtime MODE]
+#                     [--max-stolen PCT] [--json FILE] [--plot FILE] [--tables-only]
 #
-#   --repetitions N     repetitions of each benchmark (default 15)
-#   --min-time S        minimum measured time of each repetition (default 0.1)
-#   --json FILE         where the results go (default docs/results/ring.json)
+#   --rounds N          rounds, i.e. repetitions of each benchmark (default 21)
+#   --min-time S        minimum measured time of each benchmark in a round (default 0.05)
+#   --pause S           seconds to sleep between rounds (default 2)
+#   --realtime MODE     auto (default): run each round under SCHED_FIFO when permitted;
+#                       on: require it; off: normal scheduling
+#   --max-stolen PCT    leave out repetitions in which either side was switched out for
+#                       more than PCT percent of the time (default 1)
+#   --json FILE         where the merged results go (default docs/results/ring.json)
 #   --plot FILE         the chart, .svg or .png (default docs/img/ring.svg)
-#   --wait-quiet S      first wait up to S seconds for the other processes on the machine to
-#                       leave the CPUs alone (default 0: do not wait)
 #   --tables-only       skip building and running; print tables and draw the plot from --json
+#
+# Why rounds, a real-time policy and pauses: the machine is shared with other work. A spinning
+# side that loses its CPU for a moment stalls its peer, so such a repetition measures the
+# scheduler. Under SCHED_FIFO the two benchmark threads keep their CPUs for the length of a
+# round (about two seconds; the kernel still reserves 5% of each second for other tasks, and
+# repetitions that hit that window are left out by --max-stolen), and the pause between
+# rounds gives the CPUs back to everyone else.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-reps=15
-min_time=0.1
+rounds=21
+min_time=0.05
+pause=2
+realtime=auto
+max_stolen=1
 json=docs/results/ring.json
 plot=docs/img/ring.svg
-wait_quiet=0
 run=1
 
 die() { echo "run.sh: $*" >&2; exit 2; }
 need_value() { [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value"; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --repetitions) need_value "$@"; reps=$2; shift 2 ;;
+    --rounds) need_value "$@"; rounds=$2; shift 2 ;;
     --min-time) need_value "$@"; min_time=$2; shift 2 ;;
+    --pause) need_value "$@"; pause=$2; shift 2 ;;
+    --realtime) need_value "$@"; realtime=$2; shift 2 ;;
+    --max-stolen) need_value "$@"; max_stolen=$2; shift 2 ;;
     --json) need_value "$@"; json=$2; shift 2 ;;
     --plot) need_value "$@"; plot=$2; shift 2 ;;
-    --wait-quiet) need_value "$@"; wait_quiet=$2; shift 2 ;;
     --tables-only) run=0; shift ;;
-    -h|--help) sed -n '3,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '3,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
-[[ $reps =~ ^[1-9][0-9]*$ ]] || die "--repetitions expects a positive integer, got '$reps'"
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || die "--rounds expects a positive integer, got '$rounds'"
 [[ $min_time =~ ^[0-9]*\.?[0-9]+$ ]] || die "--min-time expects seconds, got '$min_time'"
-[[ $wait_quiet =~ ^[0-9]+$ ]] || die "--wait-quiet expects whole seconds, got '$wait_quiet'"
-
-# Percentage of CPU time spent outside idle over the next 2 seconds, all CPUs together.
-busy_percent() {
-  local a b
-  read -r -a a < /proc/stat
-  sleep 2
-  read -r -a b < /proc/stat
-  local busy=$(( (b[1] + b[2] + b[3] + b[6] + b[7] + b[8]) - (a[1] + a[2] + a[3] + a[6] + a[7] + a[8]) ))
-  local idle=$(( (b[4] + b[5]) - (a[4] + a[5]) ))
-  echo $(( 100 * busy / (busy + idle + 1) ))
-}
+[[ $pause =~ ^[0-9]*\.?[0-9]+$ ]] || die "--pause expects seconds, got '$pause'"
+[[ $max_stolen =~ ^[0-9]*\.?[0-9]+$ ]] || die "--max-stolen expects a percentage, got '$max_stolen'"
+case "$realtime" in auto|on|off) ;; *) die "--realtime expects auto, on or off, got '$realtime'" ;; esac
 
 if [[ $run == 1 ]]; then
   cmake --preset release -B build/release >/dev/null
   cmake --build build/release -j "$(nproc)" --target xnv-bench-ring
+  bench=build/release/bench/ring/xnv-bench-ring
 
-  if [[ $wait_quiet -gt 0 ]]; then
-    waited=0
-    while busy=$(busy_percent) && [[ $busy -gt 10 && $waited -lt $wait_quiet ]]; do
-      echo "run.sh: CPUs ${busy}% busy with other work, waiting (${waited}s of ${wait_quiet}s)"
-      waited=$(( waited + 2 ))
-    done
-    echo "run.sh: CPUs ${busy}% busy when starting"
+  launcher=()
+  if [[ $realtime != off ]]; then
+    if chrt -f 1 true 2>/dev/null; then
+      launcher=(chrt -f 1)
+      echo "run.sh: each round runs under SCHED_FIFO priority 1 (chrt -f 1)"
+    elif [[ $realtime == on ]]; then
+      die "--realtime on, but SCHED_FIFO is not permitted here (needs CAP_SYS_NICE)"
+    else
+      echo "run.sh: SCHED_FIFO not permitted; rounds run under normal scheduling"
+    fi
   fi
 
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  for ((r = 1; r <= rounds; r++)); do
+    printf 'run.sh: round %d of %d\n' "$r" "$rounds"
+    "${launcher[@]}" "$bench" \
+      --benchmark_repetitions=1 \
+      --benchmark_min_time="$min_time" \
+      --benchmark_enable_random_interleaving=true \
+      --benchmark_out="$tmp/round-$(printf %03d "$r").json" --benchmark_out_format=json >/dev/null
+    if [[ $r -lt $rounds ]]; then sleep "$pause"; fi
+  done
   mkdir -p "$(dirname "$json")"
-  build/release/bench/ring/xnv-bench-ring \
-    --benchmark_repetitions="$reps" \
-    --benchmark_min_time="$min_time" \
-    --benchmark_enable_random_interleaving=true \
-    --benchmark_display_aggregates_only=true \
-    --benchmark_out="$json" --benchmark_out_format=json
+  python3 bench/tools/gbench_merge.py -o "$json" "$tmp"/round-*.json
 fi
 
 [[ -f $json ]] || die "no results in $json"
-table=(python3 bench/tools/gbench_table.py "$json" --skip-missing)
+table=(python3 bench/tools/gbench_table.py "$json" --skip-missing --drop-above "stolen_pct=$max_stolen")
 echo
 "${table[@]}" --workload stream1 --baseline boost_spsc --baseline rte_ring --baseline moodycamel_rwq \
   --target xnv_padded boost_spsc 2.0
@@ -93,7 +108,7 @@ echo
   --target xnv_padded raw_cacheline 0.833 --target xnv_xen_abi raw_cacheline 0.833
 
 mkdir -p "$(dirname "$plot")"
-python3 bench/tools/gbench_plot.py "$json" -o "$plot" \
+python3 bench/tools/gbench_plot.py "$json" -o "$plot" --drop-above "stolen_pct=$max_stolen" \
   --title "xnv ring vs peers: median speed relative to a baseline, bars = min-max over repetitions" \
   --panel stream1:boost_spsc --panel stream32:rte_ring --panel rr:xen_macros --panel pingpong:raw_cacheline
 echo
