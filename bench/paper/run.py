@@ -6,7 +6,7 @@ streams), sockperf TCP ping-pong latency and netback's per-worker busy time, for
   veth      a veth pair between two network namespaces (the kernel's own path, the ceiling)
   original  xnv like Xen's original netback: 1 worker, all events on it, notify every packet,
             no GSO/LRO
-  proposed  xnv as the paper proposes: 2 workers, hysteresis dispatch, adaptive coalescing,
+  proposed  xnv as the paper proposes: 2 workers, hysteresis dispatch, event-index coalescing,
             GSO and LRO, 2 queues per vif
 
 each repeated, medians with min/max. Needs root, iperf3 and sockperf. Only the two namespaces it
@@ -159,8 +159,8 @@ CONFIGS = {
     "veth": None,
     "original": (["--workers", "1", "--dispatch", "all_on_first", "--coalesce", "always", "--no-gso"],
                  ["--coalesce", "always", "--no-gso", "--no-lro"]),
-    "proposed": (["--workers", "2", "--dispatch", "hysteresis", "--coalesce", "adaptive"],
-                 ["--coalesce", "adaptive", "--queues", "2"]),
+    "proposed": (["--workers", "2", "--dispatch", "hysteresis", "--coalesce", "event_idx"],
+                 ["--coalesce", "event_idx", "--queues", "2"]),
 }
 
 
