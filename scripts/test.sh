@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, then builds and runs every test in three builds,
 # a plain one, AddressSanitizer + UndefinedBehaviorSanitizer, and ThreadSanitizer, each with
-# -Werror on xnv's own targets. Fails if any build or test fails.
+# -Werror on xnv's own targets, then builds the libFuzzer targets with clang and fuzzes each
+# briefly (docs/fuzzing.md). Fails if any build or test fails.
 #
-#   scripts/test.sh [PRESET...]     presets: dev asan tsan (default: all three)
+#   scripts/test.sh [PRESET...]     presets: dev asan tsan fuzz (default: all four)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 
 presets=("$@")
-[ ${#presets[@]} -gt 0 ] || presets=(dev asan tsan)
+[ ${#presets[@]} -gt 0 ] || presets=(dev asan tsan fuzz)
 jobs=$(nproc)
 failed=()
 for preset in "${presets[@]}"; do
