@@ -22,6 +22,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <thread>
@@ -42,7 +43,47 @@ struct control {
     /// Written once by the back end before it exits.
     alignas(cache_line) std::atomic<std::uint64_t> received{0};
     std::atomic<bool> bad{false};
+    /// The front end's measurement of the two CPUs' cache-line round trip (see probe_round_trip).
+    double probe_rtt_ns = 0;
+    /// The probe's two lines, 128 bytes apart as in raw_pingpong.
+    alignas(2 * cache_line) std::atomic<std::uint32_t> probe_ping{0};
+    alignas(2 * cache_line) std::atomic<std::uint32_t> probe_pong{0};
+    char probe_pad[2 * cache_line - sizeof(std::atomic<std::uint32_t>)]{};
 };
+
+/// Exchanges of the untimed probe that starts every benchmark.
+inline constexpr std::uint32_t probe_exchanges = 1000;
+
+/// The back end's half of the probe: answer every ping on the other line.
+void answer_probe(control& ctl) noexcept
+{
+    for (std::uint32_t i = 1; i <= probe_exchanges + 1; ++i) {
+        while (ctl.probe_ping.load(std::memory_order_acquire) != i) {
+        }
+        ctl.probe_pong.store(i, std::memory_order_release);
+    }
+}
+
+/// The front end's half: the mean round trip of a cache line between the two CPUs, in ns.
+/// The machine is a virtual one whose two CPUs the host places on physical cores of its
+/// choosing, near (sharing a cache) or far apart, and it moves them now and then; every
+/// repetition records this probe, taken just before it, so results can be told apart by the
+/// placement they ran on. The first exchange waits (yielding) for the back end's thread to
+/// start and is not timed.
+double probe_round_trip(control& ctl) noexcept
+{
+    ctl.probe_ping.store(1, std::memory_order_release);
+    while (ctl.probe_pong.load(std::memory_order_acquire) != 1)
+        std::this_thread::yield();
+    const auto start = std::chrono::steady_clock::now();
+    for (std::uint32_t i = 2; i <= probe_exchanges + 1; ++i) {
+        ctl.probe_ping.store(i, std::memory_order_release);
+        while (ctl.probe_pong.load(std::memory_order_acquire) != i) {
+        }
+    }
+    const std::chrono::duration<double, std::nano> took = std::chrono::steady_clock::now() - start;
+    return took.count() / probe_exchanges;
+}
 
 /// Runs `body` on a thread pinned to the back end's CPU; joined on destruction.
 class back_thread {
@@ -52,6 +93,7 @@ public:
         : t_([&ctl, body]() mutable {
               ctl.back_pinned.store(pin_self(back_cpu), std::memory_order_relaxed);
               ctl.back_cpu.store(sched_getcpu(), std::memory_order_relaxed);
+              answer_probe(ctl);
               const occupancy_meter meter;
               body();
               ctl.back_occupancy = meter.read();
@@ -66,12 +108,13 @@ private:
     std::thread t_;
 };
 
-/// Waits (untimed) until the back end has built its endpoint and is polling. The back end's
-/// thread starts on the front end's CPU (it inherits the affinity) until it pins itself, so
-/// this yields rather than spins: under a real-time policy a spinning front end would never
-/// let it run.
+/// Takes the placement probe, then waits (untimed) until the back end has built its endpoint
+/// and is polling. The back end's thread starts on the front end's CPU (it inherits the
+/// affinity) until it pins itself, so this yields rather than spins: under a real-time policy a
+/// spinning front end would never let it run.
 void await_ready(control& ctl) noexcept
 {
+    ctl.probe_rtt_ns = probe_round_trip(ctl);
     while (!ctl.back_ready.load(std::memory_order_acquire))
         std::this_thread::yield();
 }
@@ -81,6 +124,7 @@ void finish(benchmark::State& state, const control& ctl, int front, occupancy_me
             bool front_failed, bool back_failed, std::uint64_t sent)
 {
     record_placement_counters(state, front, ctl.back_cpu.load(), front_occupancy, ctl.back_occupancy);
+    state.counters["probe_rtt_ns"] = benchmark::Counter(ctl.probe_rtt_ns);
     if (!ctl.back_pinned.load())
         state.SkipWithError("could not pin the back end's thread to its CPU");
     else if (front_failed || back_failed)

@@ -2,12 +2,14 @@
 # SPDX-License-Identifier: MIT
 # Builds the ring benchmark in the release preset, runs it round after round (each round runs
 # every implementation once, in a random order), merges the rounds into one Google Benchmark
-# JSON, then prints the markdown tables of docs/benchmarks.md and draws its plot.
+# JSON, then prints the markdown tables of docs/benchmarks.md and draws its plots, one set for
+# each placement of the two CPUs (near: sharing a cache, far: not; see below).
 #
 #   bench/ring/run.sh [--rounds N] [--min-time SECONDS] [--pause SECONDS] [--realtime MODE]
-#                     [--max-stolen PCT] [--json FILE] [--plot FILE] [--tables-only]
+#                     [--max-stolen PCT] [--json FILE] [--plot PREFIX] [--near-ns NS]
+#                     [--tables-only]
 #
-#   --rounds N          rounds, i.e. repetitions of each benchmark (default 21)
+#   --rounds N          rounds, i.e. repetitions of each benchmark (default 31)
 #   --min-time S        minimum measured time of each benchmark in a round (default 0.05)
 #   --pause S           seconds to sleep between rounds (default 2)
 #   --realtime MODE     auto (default): run each round under SCHED_FIFO when permitted;
@@ -15,7 +17,8 @@
 #   --max-stolen PCT    leave out repetitions in which either side was switched out for
 #                       more than PCT percent of the time (default 1)
 #   --json FILE         where the merged results go (default docs/results/ring.json)
-#   --plot FILE         the chart, .svg or .png (default docs/img/ring.svg)
+#   --plot PREFIX       charts go to PREFIX-near.svg and PREFIX-far.svg (default docs/img/ring)
+#   --near-ns NS        a probe round trip up to NS means the CPUs were near (default 250)
 #   --tables-only       skip building and running; print tables and draw the plot from --json
 #
 # Why rounds, a real-time policy and pauses: the machine is shared with other work. A spinning
@@ -27,13 +30,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-rounds=21
+rounds=31
 min_time=0.05
 pause=2
 realtime=auto
 max_stolen=1
 json=docs/results/ring.json
-plot=docs/img/ring.svg
+plot=docs/img/ring
+near_ns=250
 run=1
 
 die() { echo "run.sh: $*" >&2; exit 2; }
@@ -47,6 +51,7 @@ while [[ $# -gt 0 ]]; do
     --max-stolen) need_value "$@"; max_stolen=$2; shift 2 ;;
     --json) need_value "$@"; json=$2; shift 2 ;;
     --plot) need_value "$@"; plot=$2; shift 2 ;;
+    --near-ns) need_value "$@"; near_ns=$2; shift 2 ;;
     --tables-only) run=0; shift ;;
     -h|--help) sed -n '3,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
@@ -56,6 +61,7 @@ done
 [[ $min_time =~ ^[0-9]*\.?[0-9]+$ ]] || die "--min-time expects seconds, got '$min_time'"
 [[ $pause =~ ^[0-9]*\.?[0-9]+$ ]] || die "--pause expects seconds, got '$pause'"
 [[ $max_stolen =~ ^[0-9]*\.?[0-9]+$ ]] || die "--max-stolen expects a percentage, got '$max_stolen'"
+[[ $near_ns =~ ^[0-9]+$ ]] || die "--near-ns expects whole nanoseconds, got '$near_ns'"
 case "$realtime" in auto|on|off) ;; *) die "--realtime expects auto, on or off, got '$realtime'" ;; esac
 
 if [[ $run == 1 ]]; then
@@ -91,25 +97,40 @@ if [[ $run == 1 ]]; then
 fi
 
 [[ -f $json ]] || die "no results in $json"
-table=(python3 bench/tools/gbench_table.py "$json" --skip-missing --drop-above "stolen_pct=$max_stolen")
+# The host places the machine's two virtual CPUs on physical cores near each other (sharing a
+# cache: a cache-line round trip of about 100 ns) or far apart (about 500 ns) and moves them
+# now and then. Every repetition records the round trip it was measured at (probe_rtt_ns), and
+# the results are shown for each placement separately.
+report() { # placement-name drop-option
+  local name=$1; shift
+  local table=(python3 bench/tools/gbench_table.py "$json" --skip-missing --drop-above "stolen_pct=$max_stolen" "$@")
+  echo
+  echo "## placement: $name"
+  if ! "${table[@]}" --workload pingpong --metric real_time >/dev/null 2>&1; then
+    echo
+    echo "(no undisturbed repetitions at this placement)"
+    return 0
+  fi
+  echo
+  "${table[@]}" --workload stream1 --baseline boost_spsc --baseline rte_ring --baseline moodycamel_rwq \
+    --target xnv_padded boost_spsc 2.0
+  echo
+  "${table[@]}" --workload stream32 --baseline rte_ring --baseline boost_spsc --baseline moodycamel_rwq \
+    --target xnv_padded rte_ring 1.2
+  echo
+  "${table[@]}" --workload rr --baseline xen_macros --baseline boost_spsc_pair \
+    --target xnv_xen_abi xen_macros 1.0 --target xnv_padded xen_macros 1.2
+  echo
+  # Round-trip time: lower is better, so the speed-up over the floor is floor_time / time and
+  # "within 1.2x of the floor" is a speed-up of at least 1/1.2.
+  "${table[@]}" --workload pingpong --metric real_time --baseline raw_cacheline \
+    --target xnv_padded raw_cacheline 0.833 --target xnv_xen_abi raw_cacheline 0.833
+  mkdir -p "$(dirname "$plot")"
+  python3 bench/tools/gbench_plot.py "$json" -o "$plot-$name.svg" --drop-above "stolen_pct=$max_stolen" "$@" \
+    --title "xnv ring vs peers, CPUs $name: median speed relative to a baseline, bars min-max" \
+    --panel stream1:boost_spsc --panel stream32:rte_ring --panel rr:xen_macros --panel pingpong:raw_cacheline
+}
+report near --drop-above "probe_rtt_ns=$near_ns"
+report far --drop-below "probe_rtt_ns=$near_ns"
 echo
-"${table[@]}" --workload stream1 --baseline boost_spsc --baseline rte_ring --baseline moodycamel_rwq \
-  --target xnv_padded boost_spsc 2.0
-echo
-"${table[@]}" --workload stream32 --baseline rte_ring --baseline boost_spsc --baseline moodycamel_rwq \
-  --target xnv_padded rte_ring 1.2
-echo
-"${table[@]}" --workload rr --baseline xen_macros --baseline boost_spsc_pair \
-  --target xnv_xen_abi xen_macros 1.0 --target xnv_padded xen_macros 1.2
-echo
-# Round-trip time: lower is better, so the speed-up over the floor is floor_time / time and
-# "within 1.2x of the floor" is a speed-up of at least 1/1.2.
-"${table[@]}" --workload pingpong --metric real_time --baseline raw_cacheline \
-  --target xnv_padded raw_cacheline 0.833 --target xnv_xen_abi raw_cacheline 0.833
-
-mkdir -p "$(dirname "$plot")"
-python3 bench/tools/gbench_plot.py "$json" -o "$plot" --drop-above "stolen_pct=$max_stolen" \
-  --title "xnv ring vs peers: median speed relative to a baseline, bars = min-max over repetitions" \
-  --panel stream1:boost_spsc --panel stream32:rte_ring --panel rr:xen_macros --panel pingpong:raw_cacheline
-echo
-echo "run.sh: results in $json, plot in $plot"
+echo "run.sh: results in $json, plots in $plot-near.svg and $plot-far.svg"

@@ -65,8 +65,8 @@ def script(panels, out, title, width, height_per_panel):
             lines.append("set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead dashtype 2 lc rgb '#444444'")
         else:
             lines.append("unset arrow 1")
-        lines.append(f"plot {gp_quote(data)} using 0:2:3:4:(0.6):xticlabels(1) with boxerrorbars lc rgb '#3b6ea8', "
-                     f"'' using 0:2:(sprintf('%.3g', $2)) with labels offset -2.5,0.7 font ',9'")
+        lines.append(f"plot {gp_quote(data)} using 0:2:3:4:(0.6):xticlabels(1) with boxerrorbars notitle lc rgb '#3b6ea8', "
+                     f"'' using 0:2:(sprintf('%.3g', $2)) with labels notitle offset -2.5,0.7 font ',9'")
     lines.append("unset multiplot")
     return "\n".join(lines) + "\n"
 
@@ -83,10 +83,13 @@ def main():
     ap.add_argument("--panel-height", type=int, default=260)
     ap.add_argument("--drop-above", action="append", default=[], metavar="COUNTER=LIMIT",
                     help="leave out repetitions whose COUNTER exceeds LIMIT (repeatable)")
+    ap.add_argument("--drop-below", action="append", default=[], metavar="COUNTER=LIMIT",
+                    help="leave out repetitions whose COUNTER is below LIMIT (repeatable)")
     args = ap.parse_args()
 
     try:
-        rows = gr.load(args.json, [gr.parse_limit(d) for d in args.drop_above])
+        rows = gr.load(args.json, [gr.parse_limit(d) for d in args.drop_above],
+                       [gr.parse_limit(d) for d in args.drop_below])
         with tempfile.TemporaryDirectory(prefix="gbench-plot-") as tmp:
             panels = []
             for i, spec in enumerate(args.panel):

@@ -50,11 +50,11 @@ def parse_limit(text):
         raise ResultError(f"expected COUNTER=NUMBER, got '{text}'") from None
 
 
-def load(paths, drop_above=()):
+def load(paths, drop_above=(), drop_below=()):
     """Every per-repetition entry of every file, as dicts with keys
     workload, impl, file, rep, and the entry's own fields (times converted to ns).
-    `drop_above` holds (counter, limit) pairs: entries whose counter exceeds its limit are
-    left out (entries without that counter are kept)."""
+    `drop_above` and `drop_below` hold (counter, limit) pairs: entries whose counter is above
+    (below) its limit are left out; entries without that counter are kept."""
     rows = []
     for file_index, path in enumerate(paths):
         try:
@@ -66,6 +66,8 @@ def load(paths, drop_above=()):
             if b.get("run_type", "iteration") != "iteration" or b.get("error_occurred"):
                 continue
             if any(b.get(c, limit) > limit for c, limit in drop_above):
+                continue
+            if any(b.get(c, limit) < limit for c, limit in drop_below):
                 continue
             workload, impl = split_name(b.get("run_name", b["name"]))
             row = dict(b)

@@ -62,12 +62,16 @@ def main():
     ap.add_argument("--title", help="a heading line printed above the table")
     ap.add_argument("--drop-above", action="append", default=[], metavar="COUNTER=LIMIT",
                     help="leave out repetitions whose COUNTER exceeds LIMIT (repeatable)")
+    ap.add_argument("--drop-below", action="append", default=[], metavar="COUNTER=LIMIT",
+                    help="leave out repetitions whose COUNTER is below LIMIT (repeatable)")
     ap.add_argument("--skip-missing", action="store_true",
                     help="ignore baselines and targets naming implementations not in the results")
     args = ap.parse_args()
 
     try:
-        w = gr.Workload(gr.load(args.json, [gr.parse_limit(d) for d in args.drop_above]), args.workload, args.metric)
+        rows = gr.load(args.json, [gr.parse_limit(d) for d in args.drop_above],
+                       [gr.parse_limit(d) for d in args.drop_below])
+        w = gr.Workload(rows, args.workload, args.metric)
         if args.skip_missing:
             args.baseline = [b for b in args.baseline if b in w.samples]
             args.target = [t for t in args.target if t[0] in w.samples and t[1] in w.samples]
