@@ -209,7 +209,15 @@ struct xen_macros_rr {
                 overflow_ = true; // netback's "impossible number of requests": disconnect
                 return 0;
             }
+#if defined(__clang__)
+#pragma clang diagnostic push
+// Xen's macro is a GNU statement expression (GCC does not flag it, coming from a system header).
+#pragma clang diagnostic ignored "-Wgnu-statement-expression"
+#endif
             const std::uint32_t avail = XEN_RING_NR_UNCONSUMED_REQUESTS(&r_);
+#if defined(__clang__)
+#pragma clang diagnostic pop
+#endif
             const std::uint32_t n = std::min<std::uint32_t>({max, rr_budget, avail});
             if (n == 0)
                 return 0;
