@@ -6,6 +6,7 @@
 
 #include <xnv/wire/netif.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <vector>
@@ -33,7 +34,8 @@ std::vector<std::byte> frame(std::uint16_t ethertype, std::uint8_t proto, unsign
         ip[6] = std::byte{proto};
         f.insert(f.end(), ip.begin(), ip.end());
     }
-    std::vector<std::byte> l4(proto == 6 ? doff * 4 : 8, std::byte{0});
+    // A data offset below 5 still gets a 20-byte header, so the field can say so.
+    std::vector<std::byte> l4(proto == 6 ? std::max<std::size_t>(doff * 4, 20) : 8, std::byte{0});
     if (proto == 6)
         l4[12] = std::byte(doff << 4);
     f.insert(f.end(), l4.begin(), l4.end());
