@@ -15,12 +15,14 @@ follows the file name: .svg or .png.
 """
 
 import argparse
+import sys
 import os
 import statistics
 import subprocess
 import tempfile
 
-import gbench_results as gr
+sys.dont_write_bytecode = True  # no __pycache__ left in the source tree
+import gbench_results as gr  # noqa: E402
 
 
 def panel_rows(w, baseline):

@@ -15,9 +15,11 @@ Benchmark names must be <workload>/<implementation>; run the benchmark with repe
 """
 
 import argparse
+import sys
 import statistics
 
-import gbench_results as gr
+sys.dont_write_bytecode = True  # no __pycache__ left in the source tree
+import gbench_results as gr  # noqa: E402
 
 
 def parse_target(t):
