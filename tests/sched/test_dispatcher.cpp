@@ -600,3 +600,21 @@ TEST_CASE("a policy placing or moving onto a worker that does not exist is repor
                              std::out_of_range);
     }
 }
+
+TEST_CASE("dispatcher: the decision and move history is bounded, the counts are not")
+{
+    xnv::virtual_clock clock;
+    xnv::balanced_dispatcher<xnv::dispatch::round_robin, xnv::clock_ref<xnv::virtual_clock>> d(
+        2, xnv::dispatch::round_robin{}, xnv::clock_ref<xnv::virtual_clock>(clock));
+    d.set_history_limit(8);
+    for (int i = 0; i < 50; ++i) {
+        const auto s = d.connect();
+        d.disconnect(s);
+    }
+    CHECK(d.decision_count() == 100);
+    CHECK(d.decisions().size() <= 8);
+    CHECK(d.decisions().back().reason == xnv::decision_reason::disconnect);
+    d.clear_history();
+    CHECK(d.decisions().empty());
+    CHECK(d.decision_count() == 100);
+}

@@ -68,6 +68,8 @@ public:
         outstanding_.push_back(0);
         pending_since_.push_back(nanos::zero());
         decisions_.push_back({now, decision_reason::connect, active, active, 0.0, std::move(before), targets()});
+        ++decision_count_;
+        trim(decisions_);
         return id;
     }
 
@@ -85,6 +87,8 @@ public:
         route_[s] = no_worker;
         decisions_.push_back(
             {clock_.now(), decision_reason::disconnect, active, active, 0.0, std::move(before), targets()});
+        ++decision_count_;
+        trim(decisions_);
     }
 
     /// Feed the load of every source since the previous sample, at the clock's current time.
@@ -180,10 +184,28 @@ public:
     /// Every source ever connected, with its most recent sample.
     [[nodiscard]] std::span<const source_state> sources() const noexcept { return sources_; }
 
-    /// Every decision so far, oldest first.
+    /// The most recent decisions, oldest first: at most `history_limit()` of them are kept, so
+    /// a dispatcher that runs for days does not grow (`decision_count()` counts them all).
     [[nodiscard]] std::span<const dispatch_decision> decisions() const noexcept { return decisions_; }
-    /// Every completed move so far, oldest first.
+    /// The most recent completed moves, oldest first, bounded like `decisions()`.
     [[nodiscard]] std::span<const completed_move> moves() const noexcept { return moves_; }
+    /// Decisions and completed moves since construction, including those no longer kept.
+    [[nodiscard]] std::uint64_t decision_count() const noexcept { return decision_count_; }
+    [[nodiscard]] std::uint64_t move_count() const noexcept { return move_count_; }
+    /// How many decisions and moves are kept (default 4096 each; at least 1).
+    [[nodiscard]] std::size_t history_limit() const noexcept { return history_limit_; }
+    void set_history_limit(std::size_t n)
+    {
+        history_limit_ = std::max<std::size_t>(n, 1);
+        trim(decisions_);
+        trim(moves_);
+    }
+    /// Forget the kept history (the counts stay).
+    void clear_history() noexcept
+    {
+        decisions_.clear();
+        moves_.clear();
+    }
 
     [[nodiscard]] std::uint32_t workers() const noexcept { return workers_; }
     [[nodiscard]] std::uint32_t active_workers() const noexcept { return policy_.active_workers(); }
@@ -205,6 +227,8 @@ private:
             return;
         decisions_.push_back(
             {now, plan.reason(), active_before, policy_.active_workers(), plan.load(), targets(), next});
+        ++decision_count_;
+        trim(decisions_);
         for (source_id s = 0; s < sources_.size(); ++s) {
             if (next[s] == sources_[s].worker)
                 continue;
@@ -221,6 +245,8 @@ private:
     void finish_move(source_id s, nanos now)
     {
         moves_.push_back({s, route_[s], sources_[s].worker, pending_since_[s], now});
+        ++move_count_;
+        trim(moves_);
         route_[s] = sources_[s].worker;
     }
 
@@ -231,8 +257,20 @@ private:
     std::vector<worker_id> route_;
     std::vector<std::uint64_t> outstanding_;
     std::vector<nanos> pending_since_;
+    // Drops the oldest half once over the limit: amortised O(1) per entry, and the kept entries
+    // stay contiguous for the span observers.
+    template <class V>
+    void trim(V& v)
+    {
+        if (v.size() > history_limit_)
+            v.erase(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() - history_limit_ / 2));
+    }
+
     std::vector<dispatch_decision> decisions_;
     std::vector<completed_move> moves_;
+    std::uint64_t decision_count_ = 0;
+    std::uint64_t move_count_ = 0;
+    std::size_t history_limit_ = 4096;
     nanos last_sample_{0};
     nanos elapsed_{0};
 };
