@@ -13,10 +13,10 @@
 #   XNV_FUZZ_JOBS       parallel fuzzing processes per target (libFuzzer -fork; default 1)
 #
 # Builds the `fuzz` preset (clang 14, libFuzzer, ASan+UBSan), then runs each target over its seed
-# corpus and regression inputs. New inputs go to <build>/tests/fuzz/work/<target>/long (kept
+# corpus and regression inputs. New inputs go to <build>/tests/fuzz/scratch/<target>/long (kept
 # between runs, so a later run starts where this one ended; apart from the test command's
 # scratch directory, so that a large corpus grown here does not lengthen the tests); crashes
-# and invariant violations to <build>/tests/fuzz/work/<target>/artifacts/. Exits 1 if any
+# and invariant violations to <build>/tests/fuzz/scratch/<target>/artifacts/. Exits 1 if any
 # target found one, naming the inputs; see docs/fuzzing.md for what to do with them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,7 +54,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 failed=()
 for t in "${targets[@]}"; do
-    work="$build/tests/fuzz/work/$t"
+    work="$build/tests/fuzz/scratch/$t"
     mkdir -p "$work/long" "$work/artifacts"
     inputs=("tests/fuzz/corpus/$t")
     [ -d "tests/fuzz/regressions/$t" ] && inputs+=("tests/fuzz/regressions/$t")
