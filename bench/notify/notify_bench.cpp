@@ -40,6 +40,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <sys/prctl.h>
 
 using namespace std::chrono_literals;
 using namespace xnv::notify;
@@ -64,6 +65,10 @@ std::int64_t now_ns() noexcept
 
 // Producer on CPU 0, consumer on CPU 1, when the machine lets us (and --pin is not false).
 bool pin_threads = true;
+
+// Timed waits end on time: Linux lets a normal thread's timers fire up to 50 us late (timer
+// slack), which would add to delayed_rearm's timeout what the policy did not ask for.
+void exact_timers() noexcept { ::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL); }
 
 bool pin_to(unsigned cpu) noexcept
 {
@@ -105,6 +110,7 @@ run_result run_once(Policy policy, std::int64_t rate, std::int64_t work_ns, std:
 
     std::thread producer([&] {
         pin_to(0);
+        exact_timers();
         coalescer co(f, ch, policy, counters);
         ready.fetch_add(1);
         while (ready.load() < 2)
@@ -140,6 +146,7 @@ run_result run_once(Policy policy, std::int64_t rate, std::int64_t work_ns, std:
     });
 
     pin_to(1);
+    exact_timers();
     napi_poller poller(b, policy, counters, poller_config{.budget = 64, .defer_rearm_polls = defer});
     std::uint64_t got = 0;
     auto handle = [&](std::span<const item> batch) noexcept {
