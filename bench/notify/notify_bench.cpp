@@ -92,8 +92,9 @@ std::uint64_t items_for(std::int64_t rate)
 {
     if (rate == 0)
         return 200'000;
-    // About 0.1 s of traffic, at least 1000 items so the 99th percentile means something.
-    return std::clamp<std::uint64_t>(static_cast<std::uint64_t>(rate) / 10, 1000, 200'000);
+    // About 0.1 s of traffic, and at least 5000 items: at a trickle a single millisecond-long
+    // preemption of the consumer delays several items, which must stay well under 1%.
+    return std::clamp<std::uint64_t>(static_cast<std::uint64_t>(rate) / 10, 5000, 200'000);
 }
 
 template <class Channel, class Policy>

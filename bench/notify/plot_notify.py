@@ -86,14 +86,26 @@ def value(data, key, metric):
     return v / 1000.0 if metric.endswith("_ns") else v
 
 
+def categories(data):
+    """The x axis: the load sweep, then saturation with every other consumer work setting."""
+    work = sweep_work(data)
+    _, rates, _ = axes(data, work)
+    cats = [(r, work, rate_label(r)) for r in rates]
+    for other in sorted({k[3] for k in data if k[3] != work}):
+        for r in sorted({k[2] for k in data if k[3] == other}, key=lambda r: (r == 0, r)):
+            cats.append((r, other, f"{rate_label(r)}\\n{other} ns work"))
+    return cats
+
+
 def plot(data, metric, out):
     work = sweep_work(data)
-    workloads, rates, policies = axes(data, work)
+    workloads, _, policies = axes(data, work)
+    cats = categories(data)
     label, logy = METRICS[metric]
     with tempfile.TemporaryDirectory() as tmp:
         height = 380 * len(workloads)
-        terminal = (f'pngcairo noenhanced size 900,{height} font "sans,10"' if out.endswith(".png")
-                    else f'svg noenhanced size 900,{height} dynamic font "sans,11"')
+        terminal = (f'pngcairo noenhanced size 960,{height} font "sans,10"' if out.endswith(".png")
+                    else f'svg noenhanced size 960,{height} dynamic font "sans,11"')
         lines = [
             f"set terminal {terminal}",
             f'set output "{out}"',
@@ -101,9 +113,9 @@ def plot(data, metric, out):
             "set grid",
             "set key outside right top",
             f'set ylabel "{label}"',
-            'set xlabel "offered load (items per second)"',
-            "set xtics (" + ", ".join(f'"{rate_label(r)}" {i}' for i, r in enumerate(rates)) + ")",
-            f"set xrange [-0.3:{len(rates) - 0.7}]",
+            f'set xlabel "offered load (items per second); {work} ns of consumer work per item unless marked"',
+            "set xtics (" + ", ".join(f'"{c[2]}" {i}' for i, c in enumerate(cats)) + ")",
+            f"set xrange [-0.3:{len(cats) - 0.7}]",
         ]
         if logy:
             lines.append("set logscale y")
@@ -112,14 +124,16 @@ def plot(data, metric, out):
             for p in policies:
                 path = os.path.join(tmp, f"{w}-{p}.dat")
                 with open(path, "w") as f:
-                    for i, r in enumerate(rates):
-                        v = value(data, (w, p, r, work), metric)
+                    for i, (r, wk, _) in enumerate(cats):
+                        v = value(data, (w, p, r, wk), metric)
+                        if wk != work:
+                            f.write("\n")  # a separate point, not joined to the sweep
                         if v is not None and (v > 0 or not logy):
                             f.write(f"{i} {v}\n")
                 plots.append(f'"{path}" using 1:2 with linespoints lw 2 title "{p}"')
             if metric == "notifications_per_million":
                 plots.append('15625 with lines dt 2 lc "gray40" title "1 per 64 items"')
-            lines.append(f'set title "{w.replace("_", " ")}, {work} ns of work per item: {label}"')
+            lines.append(f'set title "{w.replace("_", " ")}: {label}"')
             lines.append("plot " + ", ".join(plots))
         lines.append("unset multiplot")
         script = os.path.join(tmp, "plot.gp")
