@@ -121,37 +121,41 @@ private:
     int fd_;
 };
 
-bool send_fds(int sock, std::array<int, 2> fds)
-{
+// One byte of data carrying two descriptors as SCM_RIGHTS ancillary data; the message points
+// into this object, so it must stay where it is while in use.
+struct fd_message {
     char byte = 'x';
     iovec iov{&byte, 1};
     alignas(cmsghdr) char ctrl[CMSG_SPACE(sizeof(int) * 2)]{};
     msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = ctrl;
-    msg.msg_controllen = sizeof ctrl;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    fd_message()
+    {
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = ctrl;
+        msg.msg_controllen = sizeof ctrl;
+    }
+    fd_message(const fd_message&) = delete;
+    fd_message& operator=(const fd_message&) = delete;
+};
+
+bool send_fds(int sock, std::array<int, 2> fds)
+{
+    fd_message m;
+    cmsghdr* c = CMSG_FIRSTHDR(&m.msg);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
     c->cmsg_len = CMSG_LEN(sizeof(int) * 2);
     std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * 2);
-    return ::sendmsg(sock, &msg, 0) == 1;
+    return ::sendmsg(sock, &m.msg, 0) == 1;
 }
 
 std::optional<std::array<int, 2>> recv_fds(int sock)
 {
-    char byte = 0;
-    iovec iov{&byte, 1};
-    alignas(cmsghdr) char ctrl[CMSG_SPACE(sizeof(int) * 2)]{};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = ctrl;
-    msg.msg_controllen = sizeof ctrl;
-    if (::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != 1)
+    fd_message m;
+    if (::recvmsg(sock, &m.msg, MSG_CMSG_CLOEXEC) != 1)
         return std::nullopt;
-    const cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    const cmsghdr* c = CMSG_FIRSTHDR(&m.msg);
     if (c == nullptr || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int) * 2))
         return std::nullopt;
     std::array<int, 2> fds{};
