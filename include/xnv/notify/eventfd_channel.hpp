@@ -9,13 +9,14 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>
 
 #include <fcntl.h>
-#include <limits.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
@@ -92,12 +93,13 @@ public:
         // eventfds (like timerfds and signalfds) live on the anonymous inode: no file type.
         if ((st.st_mode & S_IFMT) != 0)
             return false;
-        char link[PATH_MAX];
-        const std::string path = "/proc/self/fd/" + std::to_string(fd);
-        const ssize_t n = ::readlink(path.c_str(), link, sizeof link - 1);
+        char path[32];
+        std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        char link[64];
+        const ssize_t n = ::readlink(path, link, sizeof link);
         if (n < 0)
             return errno == ENOENT && ::access("/proc/self", F_OK) != 0; // no /proc: cannot tell more
-        return std::string(link, static_cast<std::size_t>(n)) == "anon_inode:[eventfd]";
+        return std::string_view(link, static_cast<std::size_t>(n)) == "anon_inode:[eventfd]";
     }
 
     /// The descriptor, readable (POLLIN) while a notification is pending; -1 once released or
