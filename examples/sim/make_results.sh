@@ -14,20 +14,15 @@ sim="$build/examples/sim/xnv-sim"
 out=docs/results
 mkdir -p "$out" docs/img
 
-# The paper's experiment at 4, 8 and 16 CPUs: one 940 Mb/s source per CPU; first with the
-# library's default hysteresis_config, then with a 5% minimum improvement for rebalancing moves.
+# The paper's experiment at 4, 8 and 16 CPUs: one 940 Mb/s source per CPU, the library's
+# default hysteresis_config.
 "$sim" --experiment paper --cpu-list 4,8,16 --out "$out" | tee "$out/sim-paper.txt"
-"$sim" --experiment paper --cpu-list 4,8,16 --min-improvement-pct 5 --out "$out/mi5" | tee "$out/sim-paper-mi5.txt"
-for f in sim-paper sim-paper-util; do mv "$out/mi5/$f.csv" "$out/$f-mi5.csv"; done
-rmdir "$out/mi5"
 
 # Each coalescer at 10%, 50% and 100% load, Poisson arrivals, 4 CPUs, the paper's dispatcher.
 "$sim" --experiment coalescers --cpu-list 4 --arrivals poisson --out "$out" | tee "$out/sim-coalescers.txt"
 
-# Offered load from 5% to 100% of 940 Mb/s per source, at 4 and 16 CPUs (hysteresis with a 5%
-# minimum improvement, which spreads 16 sources; see docs/results/sim.md).
-"$sim" --experiment sweep --cpu-list 4,16 --duration-ms 1000 --warmup-ms 300 --min-improvement-pct 5 \
-    --out "$out" >/dev/null
+# Offered load from 5% to 100% of 940 Mb/s per source, at 4 and 16 CPUs.
+"$sim" --experiment sweep --cpu-list 4,16 --duration-ms 1000 --warmup-ms 300 --out "$out" >/dev/null
 
 # The dispatcher over time: a ramp (8 CPUs, one worker at a time) and a square wave
 # (4 CPUs, the paper's two levels).

@@ -29,9 +29,8 @@ set yrange [0:*]
 set logscale x 2
 set xtics (4, 8, 16)
 plot "< grep ',all_on_first,' docs/results/sim-paper.csv" using 1:4 title "all_on_first" pt 7, \
-     "< grep ',hysteresis_two_level,' docs/results/sim-paper.csv" using 1:4 title "hysteresis, two levels (defaults)" pt 5, \
-     "< grep ',hysteresis_two_level,' docs/results/sim-paper-mi5.csv" using 1:4 title "hysteresis, two levels, min_improvement 0.05" pt 4, \
-     "< grep ',hysteresis,' docs/results/sim-paper-mi5.csv" using 1:4 title "hysteresis, one at a time, min_improvement 0.05" pt 9, \
+     "< grep ',hysteresis_two_level,' docs/results/sim-paper.csv" using 1:4 title "hysteresis, two levels" pt 5, \
+     "< grep ',hysteresis,' docs/results/sim-paper.csv" using 1:4 title "hysteresis, one worker at a time" pt 9, \
      "< grep ',all_on_first,' docs/results/sim-paper.csv" using 1:3 title "offered" dt 2 lc rgb "gray" pt -1
 unset logscale x
 set xtics autofreq
@@ -39,7 +38,7 @@ set xtics autofreq
 # Load sweeps: delivered throughput and total CPU time against offered load.
 do for [n in "4 16"] {
     set output sprintf("docs/img/sim-sweep-%s.svg", n)
-    set multiplot layout 1,2 title sprintf("%s CPUs, %s sources: offered load sweep (hysteresis: min_improvement 0.05)", n, n)
+    set multiplot layout 1,2 title sprintf("%s CPUs, %s sources: offered load sweep", n, n)
     set title "delivered"
     set xlabel "offered (Gb/s)"
     set ylabel "Gb/s"

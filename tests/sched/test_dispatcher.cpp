@@ -309,16 +309,88 @@ TEST_CASE("hysteresis: spreading places the largest sources first onto the least
     CHECK(g.after == std::vector<worker_id>{1, 0, 0, 1, 0});
 }
 
-TEST_CASE("hysteresis: a move must shrink the spread by more than min_improvement")
+TEST_CASE("hysteresis: a balancing step must shrink the pair's difference by more than min_improvement")
 {
-    auto c = quick();
-    c.min_improvement = 0.9;
-    harness<dispatch::hysteresis_balanced> h(2, dispatch::hysteresis_balanced(c));
-    h.connect(5);
-    h.run({0.5, 0.3, 0.2, 0.1, 0.1}, 3);
-    // The best single move (0.5 over) leaves a spread of 0.2 of 1.2: an 83% gain, not > 90%.
-    REQUIRE(h.with(decision_reason::grow).size() == 1);
-    CHECK(h.with(decision_reason::grow)[0]->after == std::vector<worker_id>{0, 0, 0, 0, 0});
+    // 1.3|0: the step moves 0.5 (0.8|0.5); neither 0.5 nor 0.3 is below the 0.3 left, so the
+    // step ends at a difference of 0.3 of 1.3: a 77% gain.
+    const std::vector<double> loads{0.5, 0.5, 0.3};
+    SUBCASE("above the threshold the step is made")
+    {
+        harness<dispatch::hysteresis_balanced> h(2, dispatch::hysteresis_balanced(quick()));
+        h.connect(3);
+        h.run(loads, 3);
+        REQUIRE(h.with(decision_reason::grow).size() == 1);
+        CHECK(h.with(decision_reason::grow)[0]->after == std::vector<worker_id>{1, 0, 0});
+    }
+    SUBCASE("below it nothing moves")
+    {
+        auto c = quick();
+        c.min_improvement = 0.8;
+        harness<dispatch::hysteresis_balanced> h(2, dispatch::hysteresis_balanced(c));
+        h.connect(3);
+        h.run(loads, 6);
+        REQUIRE(h.with(decision_reason::grow).size() == 1);
+        CHECK(h.with(decision_reason::grow)[0]->after == std::vector<worker_id>{0, 0, 0});
+        CHECK(h.with(decision_reason::rebalance).empty());
+        CHECK(h.d.active_workers() == 2);
+    }
+}
+
+// Regression: the threshold used to be applied to each single move, and a move of one of n
+// equal sources shrinks the pair's difference by only 2/n, so with the default 0.20 ten or more
+// equal sources on worker 0 never spread (the simulator's 16-CPU experiment stayed at 1.00x).
+TEST_CASE("hysteresis: many equal sources spread evenly with the default min_improvement")
+{
+    SUBCASE("16 sources over 16 workers at once (two_level)")
+    {
+        auto c = quick();
+        c.steps = dispatch::scaling::two_level;
+        c.min_improvement = dispatch::hysteresis_config{}.min_improvement;
+        harness<dispatch::hysteresis_balanced> h(16, dispatch::hysteresis_balanced(c));
+        h.connect(16);
+        h.run(even(16, 15.0), 3);
+        REQUIRE(h.d.active_workers() == 16);
+        for (worker_id w = 0; w < 16; ++w)
+            CHECK(std::count(h.d.routes().begin(), h.d.routes().end(), w) == 1);
+    }
+    SUBCASE("100 sources over 2 workers")
+    {
+        auto c = quick();
+        c.min_improvement = dispatch::hysteresis_config{}.min_improvement;
+        harness<dispatch::hysteresis_balanced> h(2, dispatch::hysteresis_balanced(c));
+        h.connect(100);
+        h.run(even(100, 1.5), 3);
+        REQUIRE(h.d.active_workers() == 2);
+        CHECK(std::count(h.d.routes().begin(), h.d.routes().end(), 0U) == 50);
+        CHECK(std::count(h.d.routes().begin(), h.d.routes().end(), 1U) == 50);
+        // Balanced: later samples move nothing.
+        const auto n = h.d.decisions().size();
+        h.run(even(100, 1.5), 10);
+        CHECK(h.d.decisions().size() == n);
+    }
+    SUBCASE("12 sources growing one worker at a time keep every active worker equally loaded")
+    {
+        auto c = quick();
+        c.min_improvement = dispatch::hysteresis_config{}.min_improvement;
+        harness<dispatch::hysteresis_balanced> h(4, dispatch::hysteresis_balanced(c));
+        h.connect(12);
+        h.run(even(12, 3.6), 12); // 3.6 > 0.75 * 3: grows to all 4
+        REQUIRE(h.d.active_workers() == 4);
+        for (worker_id w = 0; w < 4; ++w)
+            CHECK(std::count(h.d.routes().begin(), h.d.routes().end(), w) == 3);
+    }
+}
+
+TEST_CASE("hysteresis: one source larger than the difference is not moved back and forth")
+{
+    harness<dispatch::hysteresis_balanced> h(2, dispatch::hysteresis_balanced(quick()));
+    h.connect(2);
+    // Grows at 30 ms. The step would move the 1.2 source (a difference of 1.3 becomes 1.1, 15%):
+    // not enough, and the 0.1 source alone cannot help. Nothing moves, now or later.
+    h.run({1.2, 0.1}, 3);
+    const auto n = h.d.decisions().size();
+    h.run({1.2, 0.1}, 20);
+    CHECK(h.d.decisions().size() == n);
     CHECK(h.d.active_workers() == 2);
 }
 

@@ -113,10 +113,11 @@ struct hysteresis_config {
     /// How often the policy wants a sample.
     nanos sample_interval = std::chrono::milliseconds(10);
     scaling steps = scaling::one_at_a_time;
-    /// A rebalancing move from worker a to worker b must shrink the load difference between a
-    /// and b by more than this fraction of it; in [0, 1). (Judged per pair, as Linux's load
-    /// balancer does, so spreading onto several idle workers at once is not blocked by the
-    /// workers a single move does not touch.)
+    /// A rebalancing step moves sources from a busier worker a to the least loaded worker b; it
+    /// is made only if it shrinks the load difference between a and b by more than this
+    /// fraction of it; in [0, 1). Judged per pair and per step (all the sources moved from a to
+    /// b in one sample), so spreading many small sources, or onto several idle workers at
+    /// once, is not blocked because each single source is small.
     double min_improvement = 0.20;
     /// Most workers the policy activates; 0 means all of them.
     std::uint32_t max_workers = 0;
@@ -127,10 +128,10 @@ struct hysteresis_config {
 /// once it stays low. See `hysteresis_config` and docs/dispatch.md for the exact rules.
 ///
 /// On each sample, after any change of the active count: sources on workers that are no
-/// longer active move, largest first, onto the least loaded active worker; then every source,
-/// largest first, moves to the least loaded active worker if that shrinks the load difference
-/// between the two workers by more than `min_improvement` and it has not moved within
-/// `min_dwell`.
+/// longer active move, largest first, onto the least loaded active worker; then balancing
+/// steps move sources from the busiest worker to the least loaded one (largest first, each
+/// source only if it shrinks their difference, none that moved within `min_dwell`) as long as
+/// a step shrinks that pair's difference by more than `min_improvement`.
 /// Ties go to the lower source id and the lower worker index, so results are deterministic.
 class hysteresis_balanced {
 public:
@@ -271,7 +272,6 @@ private:
         std::stable_sort(order.begin(), order.end(), [&](source_id a, source_id b) { return l[a] > l[b]; });
 
         std::vector<double> load = worker_loads(v, [&](source_id s) { return plan.worker(s); });
-        std::vector<bool> moved(src.size(), false);
         // Sources left on workers that are no longer active must move.
         for (source_id s : order) {
             if (plan.worker(s) < active_)
@@ -279,28 +279,64 @@ private:
             const worker_id m = least_loaded(load);
             plan.move(s, m);
             load[m] += l[s];
-            moved[s] = true;
         }
-        // Optional moves: only where the pair's imbalance shrinks by more than min_improvement.
-        for (source_id s : order) {
-            if (moved[s] || l[s] <= 0.0)
-                continue;
-            if (src[s].moved_at != nanos::min() && v.now() - src[s].moved_at < cfg_.min_dwell)
-                continue;
-            const worker_id w = plan.worker(s);
+        // Optional moves, in balancing steps between two workers (Linux's load balancer pulls
+        // from the busiest group in the same way). A step takes the busiest active worker b and
+        // the least loaded m, and picks sources on b, largest first, each of which shrinks the
+        // current difference d = load[b] - load[m] (a source of load x does iff x < d; moving it
+        // leaves |d - 2x|). The step is made only if it leaves the pair's difference below
+        // (1 - min_improvement) of what it was. Judging the step and not each source matters:
+        // with n equal sources on one worker a single move shrinks the difference by only 2/n,
+        // which no fixed fraction would admit for large n, while the step as a whole evens the
+        // pair. A step evens one pair, so spreading n equal sources over idle workers halves
+        // the stack step by step (a source may move more than once within a sample; only its
+        // final worker counts). If the busiest worker has no such step (say, one source bigger
+        // than the difference), the next busiest is tried. Every step strictly lowers the sum of
+        // squared worker loads, so this ends (the bound only guards against rounding), and a
+        // balanced placement is left alone: no flapping.
+        // Loads are sums of measured fractions: differences within `eps` of the total are
+        // rounding, not imbalance (0.5 + 0.2 against 0.3 + 0.1 + 0.1 + 0.2 must count as even).
+        double sum = 0.0;
+        for (source_id s : order)
+            sum += l[s];
+        const double eps = 1e-9 * sum;
+        for (std::size_t steps = 0; steps < 4 * (order.size() + load.size()); ++steps) {
             const worker_id m = least_loaded(load);
-            if (m == w)
-                continue;
-            // The imbalance between the two workers involved: w is not the least loaded, so
-            // the difference before is >= 0; a move that overshoots counts its new difference.
-            const double before = load[w] - load[m];
-            const double after = std::abs((load[w] - l[s]) - (load[m] + l[s]));
-            if (after < before * (1.0 - cfg_.min_improvement)) {
-                plan.move(s, m);
-                load[w] -= l[s];
-                load[m] += l[s];
-                moved[s] = true;
+            std::vector<worker_id> donors;
+            for (worker_id w = 0; w < load.size(); ++w)
+                if (load[w] > load[m] + eps)
+                    donors.push_back(w);
+            // Busiest first; equal loads in index order.
+            std::stable_sort(donors.begin(), donors.end(), [&](worker_id a, worker_id b) { return load[a] > load[b]; });
+            bool stepped = false;
+            for (worker_id b : donors) {
+                const double before = load[b] - load[m];
+                double d = before;
+                std::vector<source_id> step;
+                for (source_id s : order) {
+                    if (d <= eps)
+                        break;
+                    if (l[s] <= 0.0 || plan.worker(s) != b)
+                        continue;
+                    if (src[s].moved_at != nanos::min() && v.now() - src[s].moved_at < cfg_.min_dwell)
+                        continue;
+                    if (l[s] < d - eps) {
+                        step.push_back(s);
+                        d -= 2.0 * l[s];
+                    }
+                }
+                if (step.empty() || !(std::abs(d) < before * (1.0 - cfg_.min_improvement) - eps))
+                    continue;
+                for (source_id s : step) {
+                    plan.move(s, m);
+                    load[b] -= l[s];
+                    load[m] += l[s];
+                }
+                stepped = true;
+                break;
             }
+            if (!stepped)
+                return;
         }
     }
 
