@@ -217,60 +217,33 @@ template <class T> T read_once(const T& v)
     return *static_cast<const volatile T*>(&v);
 }
 
-template <class K> class xnv_front_side {
-public:
+// Which ring of the pair an xnv side produces on and what it checks; `Side` is one of the two
+// traits below.
+template <class K> struct xnv_front_traits {
     using ring = xnv::front_ring<typename K::req, typename K::rsp, xen_abi>;
-    static constexpr std::uint32_t max_ahead = 3;
-
-    xnv_front_side(std::span<std::byte> mem, std::uint32_t start, bool init)
-        : mem_(mem), r_(init ? ring(xnv::ring_init, mem, start) : ring(mem, start))
-    {}
-    void channels(int wait_on, int wake_to) { w_ = eventfd_wait{wait_on, wake_to}; }
-    std::uint32_t size() const { return r_.size(); }
-    std::uint32_t free_slots() const { return r_.free_slots(); }
-    bool produce(std::uint32_t seq)
-    {
-        typename K::req q{};
-        K::fill_req(q, seq);
-        return r_.try_produce(q);
-    }
-    push_record push()
-    {
-        const std::uint32_t old_idx = r_.published(), new_idx = r_.produced();
-        const bool n = r_.push();
-        return {old_idx, new_idx, r_.peer_event_approx(), n};
-    }
-    std::int64_t pending()
-    {
-        const xnv::ring_count c = r_.pending();
-        return c.ok() ? std::int64_t{c.count} : -1;
-    }
-    bool take(std::uint32_t seq)
-    {
-        typename K::rsp s{};
-        return r_.try_consume(s).count == 1 && K::rsp_ok(s, seq);
-    }
-    check_record final_check(std::uint32_t ahead)
-    {
-        const xnv::ring_count c = r_.final_check(ahead);
-        return {r_.consumed(), header_word(mem_, xen_abi::rsp_prod_offset).load(),
-                header_word(mem_, xen_abi::rsp_event_offset).load(), ahead, c.ok() ? c.count : 0xFFFFFFFFu};
-    }
-    void notify_peer() { r_.wake_peer(w_); }
-    bool sleep(std::chrono::milliseconds limit) { return r_.wait_pending(w_, limit).count != 0; }
-
-private:
-    std::span<std::byte> mem_;
-    ring r_;
-    eventfd_wait w_;
+    using out = typename K::req;
+    using in = typename K::rsp;
+    static void fill(out& e, std::uint32_t seq) { K::fill_req(e, seq); }
+    static bool ok(const in& e, std::uint32_t seq) { return K::rsp_ok(e, seq); }
+    static constexpr std::size_t peer_prod_offset = xen_abi::rsp_prod_offset;
+    static constexpr std::size_t peer_event_offset = xen_abi::rsp_event_offset;
 };
-
-template <class K> class xnv_back_side {
-public:
+template <class K> struct xnv_back_traits {
     using ring = xnv::back_ring<typename K::req, typename K::rsp, xen_abi>;
+    using out = typename K::rsp;
+    using in = typename K::req;
+    static void fill(out& e, std::uint32_t seq) { K::fill_rsp(e, seq); }
+    static bool ok(const in& e, std::uint32_t seq) { return K::req_ok(e, seq); }
+    static constexpr std::size_t peer_prod_offset = xen_abi::req_prod_offset;
+    static constexpr std::size_t peer_event_offset = xen_abi::req_event_offset;
+};
+
+template <class Side> class xnv_side {
+public:
+    using ring = typename Side::ring;
     static constexpr std::uint32_t max_ahead = 3;
 
-    xnv_back_side(std::span<std::byte> mem, std::uint32_t start, bool init)
+    xnv_side(std::span<std::byte> mem, std::uint32_t start, bool init)
         : mem_(mem), r_(init ? ring(xnv::ring_init, mem, start) : ring(mem, start))
     {}
     void channels(int wait_on, int wake_to) { w_ = eventfd_wait{wait_on, wake_to}; }
@@ -278,9 +251,9 @@ public:
     std::uint32_t free_slots() const { return r_.free_slots(); }
     bool produce(std::uint32_t seq)
     {
-        typename K::rsp s{};
-        K::fill_rsp(s, seq);
-        return r_.try_produce(s);
+        typename Side::out e{};
+        Side::fill(e, seq);
+        return r_.try_produce(e);
     }
     push_record push()
     {
@@ -295,14 +268,14 @@ public:
     }
     bool take(std::uint32_t seq)
     {
-        typename K::req q{};
-        return r_.try_consume(q).count == 1 && K::req_ok(q, seq);
+        typename Side::in e{};
+        return r_.try_consume(e).count == 1 && Side::ok(e, seq);
     }
     check_record final_check(std::uint32_t ahead)
     {
         const xnv::ring_count c = r_.final_check(ahead);
-        return {r_.consumed(), header_word(mem_, xen_abi::req_prod_offset).load(),
-                header_word(mem_, xen_abi::req_event_offset).load(), ahead, c.ok() ? c.count : 0xFFFFFFFFu};
+        return {r_.consumed(), header_word(mem_, Side::peer_prod_offset).load(),
+                header_word(mem_, Side::peer_event_offset).load(), ahead, c.ok() ? c.count : 0xFFFFFFFFu};
     }
     void notify_peer() { r_.wake_peer(w_); }
     bool sleep(std::chrono::milliseconds limit) { return r_.wait_pending(w_, limit).count != 0; }
@@ -312,6 +285,9 @@ private:
     ring r_;
     eventfd_wait w_;
 };
+
+template <class K> using xnv_front_side = xnv_side<xnv_front_traits<K>>;
+template <class K> using xnv_back_side = xnv_side<xnv_back_traits<K>>;
 
 // Written the way a Xen netfront/netback driver uses the macros.
 template <class K> class xen_front_side {
