@@ -138,6 +138,8 @@ void json_queue(json_writer& j, const nb_queue_stats& q, double seconds)
         .field("rx_mpps", rx.mpps)
         .field("rx_gbps", rx.gbps)
         .field("kicks", q.kicks)
+        .field("spurious_kicks", q.spurious_kicks)
+        .field("backoff_engaged", q.backoff_engaged)
         .field("notifications_sent", sent)
         .field("notifications_suppressed", q.tx_notify.suppressed + q.rx_notify.suppressed)
         .field("notifications_per_packet",

@@ -55,7 +55,19 @@ trap 'exit 143' TERM
 
 fail() {
     echo "FAIL: $*"
+    # The programs write their JSON summaries on the way out: stop them first, so the counters
+    # of a stalled transfer (backlogs, held frames, dropped TAP reads) are part of the report.
+    local p
+    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    for p in "${PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    done
     for f in "$WORK"/*.log; do echo "--- $f"; tail -5 "$f" | cut -c1-400; done
+    for f in "$WORK"/*.json; do
+        [ -s "$f" ] || continue
+        echo "--- $f"
+        python3 "$NETTOOL" summary "$f" 2>&1 | cut -c1-2000
+    done
     exit 1
 }
 
