@@ -740,6 +740,9 @@ scheduler_config scheduler_config_of(const netback_config& c)
     s.cpus = c.cpus;
     s.budgets.tasklet_budget = c.tasklet_budget;
     s.budgets.round_budget = std::max<std::uint32_t>(300, c.tasklet_budget);
+    if (c.worker_idle_spin.count() < 0)
+        throw std::invalid_argument("netback: the worker idle spin must not be negative");
+    s.idle_spin = c.worker_idle_spin;
     return s;
 }
 

@@ -55,6 +55,8 @@ struct netback_config {
     /// last event before it sleeps in epoll_wait: a bounded busy-poll, as Linux's busy_poll.
     /// Zero (the default): sleep at once. It takes a core while it polls.
     std::chrono::microseconds event_busy_poll{0};
+    /// How long an idle worker polls its queues before it sleeps on its futex.
+    std::chrono::microseconds worker_idle_spin{20};
 };
 
 /// Why netback dropped a frame (each is a counter per queue).

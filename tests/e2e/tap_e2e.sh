@@ -127,12 +127,22 @@ print("TCP %.2f Gb/s, %d bytes received" % (r["bits_per_second"] / 1e9, r["bytes
 sys.exit(0 if r["bytes"] > 0 else 1)
 PY
     echo "== iperf3 UDP"
+    # Datagrams the receiving socket dropped because iperf3 did not read them in time (its
+    # buffer full: the process starved on a loaded machine) are the kernel's loss, not the
+    # path's; they are counted in the namespace's Udp RcvbufErrors and left out of the check.
+    rcvbuf_errors() { ip netns exec "$NSB" awk '/^Udp:/ { if (h) { print $6; exit } h = 1 }' /proc/net/snmp; }
+    RCVBUF0=$(rcvbuf_errors)
     ip netns exec "$NSA" timeout 30 iperf3 -c $B -p 5202 -u -b 50M -l 1400 -t 2 -J >"$WORK/udp.json" || fail "iperf3 UDP"
-    python3 - "$WORK/udp.json" <<'PY' || fail "iperf3 UDP result"
+    sleep 0.5 # the server's last report
+    RCVBUF1=$(rcvbuf_errors)
+    python3 - "$WORK/udp.json" "$((RCVBUF1 - RCVBUF0))" <<'PY' || fail "iperf3 UDP result"
 import json, sys
 s = json.load(open(sys.argv[1]))["end"]["sum"]
-print("UDP %.2f Mb/s, %d of %d datagrams lost" % (s["bits_per_second"] / 1e6, s["lost_packets"], s["packets"]))
-sys.exit(0 if s["packets"] > 0 and s["lost_packets"] * 5 < s["packets"] else 1)
+starved = int(sys.argv[2])
+lost = max(0, s["lost_packets"] - starved)
+print("UDP %.2f Mb/s, %d of %d datagrams lost (%d of them dropped by the receiving socket's full buffer)" %
+      (s["bits_per_second"] / 1e6, s["lost_packets"], s["packets"], min(starved, s["lost_packets"])))
+sys.exit(0 if s["packets"] > 0 and lost * 5 < s["packets"] else 1)
 PY
 fi
 
