@@ -477,14 +477,17 @@ void netfront_vif::queue::handle_packet(const netif::rx_packet& p) noexcept
     m.csum_flags = p.flags;
     m.gso = p.gso;
     const bool csum_ok = (p.flags & (netif::rxf::data_validated | netif::rxf::csum_blank)) != 0;
-    if (lro_on && frame.size() <= lro_config{}.max_bytes) {
-        lro.receive(frame, csum_ok, [&](std::span<const std::byte> f, const lro_meta& lm) {
-            frame_meta out = m;
-            out.segments = lm.segments;
-            if (lm.segments > 1)
-                out.gso = netif::gso_info{netif::gso_type::tcpv4, lm.gso_size};
-            port->deliver(f, out);
-        });
+    auto up = [&](std::span<const std::byte> f, const lro_meta& lm) {
+        frame_meta out = m;
+        out.segments = lm.segments;
+        if (lm.segments > 1)
+            out.gso = netif::gso_info{netif::gso_type::tcpv4, lm.gso_size};
+        port->deliver(f, out);
+    };
+    if (lro_on && p.gso.present()) {
+        lro.pass(frame, up); // already a super-frame with the sender's MSS: never merged
+    } else if (lro_on && frame.size() <= lro_config{}.max_bytes) {
+        lro.receive(frame, csum_ok, up);
     } else {
         port->deliver(frame, m);
     }

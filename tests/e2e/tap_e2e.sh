@@ -55,6 +55,16 @@ trap 'exit 143' TERM
 
 fail() {
     echo "FAIL: $*"
+    # The kernel's side of a stall: TCP state of open connections, interface and stack drops.
+    local ns
+    for ns in "$NSA" "$NSB"; do
+        echo "--- kernel in $ns"
+        ip netns exec "$ns" ss -tin 2>&1 | head -20
+        ip -n "$ns" -s link show xnv0 2>&1 | head -8
+        ip netns exec "$ns" nstat -az 2>/dev/null |
+            grep -E "InCsumErrors|InErrors|TCPTimeouts|RetransSegs|TCPLostRetransmit|Drop|InHdrErrors|TCPRcvQDrop|TCPOFO" |
+            awk '$2 != 0'
+    done
     # The programs write their JSON summaries on the way out: stop them first, so the counters
     # of a stalled transfer (backlogs, held frames, dropped TAP reads) are part of the report.
     local p
