@@ -9,10 +9,18 @@ streams), sockperf TCP ping-pong latency and netback's per-worker busy time, for
   proposed  xnv as the paper proposes: 2 workers, hysteresis dispatch, event-index coalescing,
             GSO and LRO, 2 queues per vif
 
-each repeated, medians with min/max. Needs root, iperf3 and sockperf. Only the two namespaces it
-creates carry addresses (198.18.0.0/15); everything is removed on exit or signal.
+each repeated, medians with min/max. Needs root, iperf3 and sockperf.
 
-  run.py --bin DIR [--reps N] [--seconds S] [--out FILE]
+Several vifs: every configuration is set up with PAIRS (default 4) pairs of interfaces, each
+pair in its own two network namespaces (pair i: namespaces ...a<i>/...b<i>, 198.18.<n>.1 and .2
+on its own /24), all pairs' netfronts on one netback. The single-pair measurements use pair 0
+while the other pairs stay idle; the vif sweep runs one iperf3 stream on each of the first
+1, 2, 4 pairs at once and reports the total. Separate namespaces per pair keep the pairs' TCP
+stacks apart, as separate guests are, so the pairs share only netback (or, for veth, the
+kernel). Only the namespaces it creates carry addresses (198.18.0.0/15); everything is removed
+on exit or signal.
+
+  run.py --bin DIR [--reps N] [--seconds S] [--pairs N] [--configs veth,original,...] [--out FILE]
 """
 import argparse
 import json
@@ -24,6 +32,7 @@ import sys
 import time
 
 STREAMS = [1, 2, 4]
+PAIR_COUNTS = [1, 2, 4]
 procs = []
 namespaces = []
 
@@ -87,31 +96,38 @@ def wait_for(pred, seconds=10.0):
     return False
 
 
-def setup_veth(tag):
-    a, b = netns_pair(tag)
-    sh("ip", "link", "add", "xnv0", "netns", a, "type", "veth", "peer", "name", "xnv0", "netns", b)
-    return a, b, None
+def setup_veth(tag, pairs):
+    out = []
+    for k in range(pairs):
+        a, b = netns_pair("%s%d" % (tag, k))
+        sh("ip", "link", "add", "xnv0", "netns", a, "type", "veth", "peer", "name", "xnv0", "netns", b)
+        out.append((a, b))
+    return out, None
 
 
-def setup_xnv(tag, binary, nb_args, nf_args, logdir):
-    a, b = netns_pair(tag)
+def setup_xnv(tag, binary, nb_args, nf_args, logdir, pairs):
     sock = "@xnvp%d%s" % (os.getpid(), tag)
     jfile = os.path.join(logdir, "netback-%s.json" % tag)
     nb = spawn(os.path.join(binary, "xnv-netback"), "--socket", sock, "--quiet", "--json", jfile, *nb_args,
                log=open(os.path.join(logdir, "netback-%s.log" % tag), "w"))
-    for i, ns in enumerate((a, b)):
-        for _ in range(50):
-            logf = os.path.join(logdir, "front-%s-%d.log" % (tag, i))
-            nf = spawn(os.path.join(binary, "xnv-netfront"), "--socket", sock, "--mode", "tap", "--tap-name", "xnv0",
-                       "--tap-netns", ns, "--mac", "02:00:00:00:00:0%d" % (i + 1), "--quiet", *nf_args,
-                       log=open(logf, "w"))
-            if wait_for(lambda: "connected to" in open(logf).read() or nf.poll() is not None, 5) and nf.poll() is None:
-                break
-            stop(nf)
-            time.sleep(0.2)
-        else:
-            raise RuntimeError("netfront did not connect; see " + logf)
-    return a, b, (nb, jfile)
+    out = []
+    for k in range(pairs):
+        a, b = netns_pair("%s%d" % (tag, k))
+        for i, ns in enumerate((a, b)):
+            for _ in range(50):
+                logf = os.path.join(logdir, "front-%s-%d-%d.log" % (tag, k, i))
+                nf = spawn(os.path.join(binary, "xnv-netfront"), "--socket", sock, "--mode", "tap", "--tap-name",
+                           "xnv0", "--tap-netns", ns, "--mac", "02:00:00:00:%02x:%02x" % (k, i + 1), "--quiet",
+                           *nf_args, log=open(logf, "w"))
+                if wait_for(lambda: "connected to" in open(logf).read() or nf.poll() is not None, 5) and \
+                        nf.poll() is None:
+                    break
+                stop(nf)
+                time.sleep(0.2)
+            else:
+                raise RuntimeError("netfront did not connect; see " + logf)
+        out.append((a, b))
+    return out, (nb, jfile)
 
 
 def address(a, b, net):
@@ -123,15 +139,27 @@ def address(a, b, net):
 
 
 def iperf(a, b, dst, streams, seconds):
-    srv = spawn("ip", "netns", "exec", b, "iperf3", "-s", "-B", dst, "-p", "5301")
+    return iperf_all([(a, b, dst)], streams, seconds)
+
+
+def iperf_all(pairs, streams, seconds):
+    """iperf3 on every (a, b, dst) pair at once; the total received, Gb/s."""
+    srvs = [spawn("ip", "netns", "exec", b, "iperf3", "-s", "-B", dst, "-p", "5301") for a, b, dst in pairs]
     time.sleep(0.3)
-    r = sh("ip", "netns", "exec", a, "iperf3", "-c", dst, "-p", "5301", "-t", str(seconds), "-P", str(streams), "-J",
-           check=False, timeout=seconds + 30)
-    stop(srv)
-    try:
-        return json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"] / 1e9
-    except (ValueError, KeyError):
-        return 0.0
+    clients = [subprocess.Popen(["ip", "netns", "exec", a, "iperf3", "-c", dst, "-p", "5301", "-t", str(seconds),
+                                 "-P", str(streams), "-J"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                text=True) for a, b, dst in pairs]
+    total = 0.0
+    for c in clients:
+        try:
+            out, _ = c.communicate(timeout=seconds + 30)
+            total += json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e9
+        except (ValueError, KeyError, subprocess.TimeoutExpired):
+            c.kill()
+            c.wait()
+    for srv in srvs:
+        stop(srv)
+    return total
 
 
 def pingpong(a, b, dst, seconds):
@@ -161,7 +189,17 @@ CONFIGS = {
                  ["--coalesce", "always", "--no-gso", "--no-lro"]),
     "proposed": (["--workers", "2", "--dispatch", "hysteresis", "--coalesce", "event_idx"],
                  ["--coalesce", "event_idx", "--queues", "2"]),
+    # The proposed configuration with netfront's queue threads busy-polling for 50 us after
+    # their last work before they sleep (--busy-poll-us): a reply that comes back within it
+    # costs no wake-up on either netfront.
+    "proposed_bp": (["--workers", "2", "--dispatch", "hysteresis", "--coalesce", "event_idx"],
+                    ["--coalesce", "event_idx", "--queues", "2", "--busy-poll-us", "50"]),
+    # The same with netback's event thread and idle workers also polling 50 us before sleeping.
+    "proposed_bp_nb": (["--workers", "2", "--dispatch", "hysteresis", "--coalesce", "event_idx",
+                        "--event-busy-poll-us", "50", "--worker-spin-us", "50"],
+                       ["--coalesce", "event_idx", "--queues", "2", "--busy-poll-us", "50"]),
 }
+DEFAULT_CONFIGS = "veth,original,proposed,proposed_bp"
 
 
 def main():
@@ -171,48 +209,65 @@ def main():
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--out", default="docs/results/paper.json")
     ap.add_argument("--logdir", default=None)
+    ap.add_argument("--pairs", type=int, default=4, help="most vif pairs (the sweep runs 1, 2, 4 up to it)")
+    ap.add_argument("--configs", default=DEFAULT_CONFIGS, help="comma-separated, of: " + ", ".join(CONFIGS))
     o = ap.parse_args()
+    names = o.configs.split(",")
+    for n in names:
+        if n not in CONFIGS:
+            sys.exit("run.py: unknown configuration '%s' (known: %s)" % (n, ", ".join(CONFIGS)))
+    pair_counts = [k for k in PAIR_COUNTS if k <= o.pairs]
     if os.geteuid() != 0:
         sys.exit("run.py: needs root (network namespaces, TAP interfaces)")
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     logdir = o.logdir or sh("mktemp", "-d").stdout.strip()
-    raw = {c: {"iperf3_gbps": {str(s): [] for s in STREAMS}, "pingpong_us": [], "busy_pct": []} for c in CONFIGS}
+    raw = {c: {"iperf3_gbps": {str(s): [] for s in STREAMS}, "pingpong_us": [], "busy_pct": [],
+               "pairs_gbps": {str(k): [] for k in pair_counts}} for c in names}
+    load_start = os.getloadavg()
     try:
         # Repetitions interleave the configurations so that the machine's background load
         # falls on all of them alike.
         for rep in range(o.reps):
-            for i, (name, cfg) in enumerate(CONFIGS.items()):
-                tag = "%s%d" % (name[0], rep)
+            for i, name in enumerate(names):
+                cfg = CONFIGS[name]
+                tag = "%s%d" % ("".join(w[0] for w in name.split("_")), rep)
                 if cfg is None:
-                    a, b, nb = setup_veth(tag)
+                    nss, nb = setup_veth(tag, o.pairs)
                 else:
-                    a, b, nb = setup_xnv(tag, o.bin, cfg[0], cfg[1], logdir)
-                dst = address(a, b, "198.18.%d" % (10 + i))
+                    nss, nb = setup_xnv(tag, o.bin, cfg[0], cfg[1], logdir, o.pairs)
+                # Pair k of configuration i: 198.18.<16 i + k>.0/24 (within 198.18.0.0/15).
+                pairs = [(a, b, address(a, b, "198.18.%d" % (16 * i + k))) for k, (a, b) in enumerate(nss)]
+                a, b, dst = pairs[0]
                 for s in STREAMS:
                     raw[name]["iperf3_gbps"][str(s)].append(iperf(a, b, dst, s, o.seconds))
                 raw[name]["pingpong_us"].append(pingpong(a, b, dst, o.seconds))
+                for k in pair_counts:
+                    raw[name]["pairs_gbps"][str(k)].append(iperf_all(pairs[:k], 1, o.seconds))
                 if nb is not None:
                     stop(nb[0])
                     with open(nb[1]) as f:
                         w = json.load(f)["workers"]
                     raw[name]["busy_pct"].append([x["busy_of_accounted_pct"] for x in w])
                 cleanup()
-                print("rep %d %s: %s Gb/s, ping-pong %s us" % (
+                print("rep %d %s: %s Gb/s; pairs %s Gb/s; ping-pong %s us" % (
                     rep, name, ", ".join("%.2f" % raw[name]["iperf3_gbps"][str(s)][-1] for s in STREAMS),
+                    ", ".join("%.2f" % raw[name]["pairs_gbps"][str(k)][-1] for k in pair_counts),
                     raw[name]["pingpong_us"][-1]), flush=True)
     finally:
         cleanup()
-    res = {"conditions": {"cpus": os.cpu_count(), "load_avg_at_end": os.getloadavg(), "reps": o.reps,
-                          "seconds": o.seconds, "kernel": os.uname().release,
-                          "configs": {k: (None if v is None else {"netback": v[0], "netfront": v[1]})
-                                      for k, v in CONFIGS.items()}},
+    res = {"conditions": {"cpus": os.cpu_count(), "load_avg_at_start": load_start,
+                          "load_avg_at_end": os.getloadavg(), "reps": o.reps,
+                          "seconds": o.seconds, "pairs": o.pairs, "kernel": os.uname().release,
+                          "configs": {k: (None if CONFIGS[k] is None else
+                                          {"netback": CONFIGS[k][0], "netfront": CONFIGS[k][1]}) for k in names}},
            "results": {}}
     for name, r in raw.items():
         busy = None
         if r["busy_pct"]:
             busy = [summary([b[w] for b in r["busy_pct"]]) for w in range(len(r["busy_pct"][0]))]
         res["results"][name] = {"iperf3_gbps": {s: summary(v) for s, v in r["iperf3_gbps"].items()},
+                                "pairs_gbps": {k: summary(v) for k, v in r["pairs_gbps"].items()},
                                 "pingpong_us": summary(r["pingpong_us"]), "worker_busy_pct": busy}
     os.makedirs(os.path.dirname(o.out) or ".", exist_ok=True)
     with open(o.out, "w") as f:

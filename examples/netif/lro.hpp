@@ -11,6 +11,11 @@
 // checksum the backend marked as validated or blank. A merge needs the next expected sequence
 // number; it ends at PSH, at a segment shorter than the first (the MSS), when the frame would
 // exceed `max_bytes`, after `max_segments`, or at `flush()` (the end of the poll).
+//
+// A frame that arrives already large (a GSO super-frame: the backend passes the sender's TSO
+// frames through with their MSS) is handed to `pass`, never merged: merging it would describe
+// the result with the super-frame's payload as its MSS, and the receiving stack would take
+// that for the path's segment size.
 
 #include <algorithm>
 #include <array>
@@ -127,6 +132,19 @@ public:
     }
 
     /// End of a poll: hand up everything held.
+    /// Hand `frame` up unmerged (a GSO super-frame, which carries its own MSS), after the
+    /// segments held for its flow, so the stack still sees the flow's data in order.
+    template <class Deliver>
+    void pass(std::span<const std::byte> frame, Deliver&& deliver)
+    {
+        ++counters_.frames_in;
+        ++counters_.passthrough;
+        if (segment any; parse_key(frame, any))
+            if (flow* f = find(any))
+                flush_one(*f, deliver);
+        emit(frame, lro_meta{}, deliver);
+    }
+
     template <class Deliver>
     void flush(Deliver&& deliver)
     {

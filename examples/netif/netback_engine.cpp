@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <mutex>
 #include <stdexcept>
 #include <system_error>
@@ -140,6 +141,8 @@ nb_queue_stats nb_vif_stats::total() const
         t.rx_packets += q.rx_packets;
         t.rx_bytes += q.rx_bytes;
         t.kicks += q.kicks;
+        t.spurious_kicks += q.spurious_kicks;
+        t.backoff_engaged += q.backoff_engaged;
         t.tx_blocked += q.tx_blocked;
         t.mcast_requests += q.mcast_requests;
         t.tx_gso += q.tx_gso;
@@ -251,6 +254,8 @@ struct netback_engine::impl {
     void report_failure(nb_vif& v, std::string reason);
     void wake_waiter(std::uint32_t gid) noexcept;
     void event_loop() noexcept;
+    void on_kick(nb_queue& q, std::uint64_t data, bool second, std::uint64_t now) noexcept;
+    void unpark_due(std::uint64_t now) noexcept;
     nb_vif_stats stats_of(const nb_vif& v, std::uint64_t now) const;
 
     netback_config cfg;
@@ -265,6 +270,14 @@ struct netback_engine::impl {
 
     mem::unique_fd epoll;
     notify::eventfd_channel stop_bell;
+    // Event channels the spurious-kick back-off took out of the epoll set, and until when
+    // (event thread only; reserved once for every channel there can be).
+    struct parked_channel {
+        std::uint64_t data = 0; // the epoll tag: generation, queue id, channel
+        int fd = -1;
+        std::uint64_t until_ns = 0;
+    };
+    std::vector<parked_channel> parked;
     std::thread events;
 
     std::mutex failure_mutex;
@@ -322,9 +335,19 @@ struct nb_queue {
     bool delivered_any = false;
     switch_cache cache;
 
+    // The event thread's view of each event channel, for the spurious-kick back-off: the peer's
+    // request producer indices when the channel last fired, and the back-off state. Touched by
+    // the event thread only (it reaches the queue through an acquired port, P1/P3).
+    struct kick_state {
+        notify::spurious_backoff backoff;
+        std::uint32_t seen_tx = 0;
+        std::uint32_t seen_rx = 0;
+    };
+    std::array<kick_state, 2> kick_st;
+
     // Counters (one writer each: the TX tasklet, the RX tasklet, the event thread).
     std::atomic<std::uint64_t> tx_packets{0}, tx_bytes{0}, rx_packets{0}, rx_bytes{0}, kicks{0}, tx_blocked{0},
-        mcast{0}, tx_gso{0}, rx_gso{0}, tx_multislot{0};
+        mcast{0}, tx_gso{0}, rx_gso{0}, tx_multislot{0}, spurious_kicks{0}, backoff_engaged{0};
     std::array<std::atomic<std::uint64_t>, nb_drop_count> drops{};
 
     // Last: destroyed first, so no run can outlive the state above.
@@ -380,6 +403,8 @@ nb_queue::nb_queue(netback_engine::impl& e, nb_vif& v, std::uint32_t idx, contro
       tx_note(tx_ring, out[0], runtime_policy(e.cfg.coalesce), tx_nc),
       rx_note(rx_ring, out[split ? 1 : 0], runtime_policy(e.cfg.coalesce), rx_nc),
       backlog(e.cfg.rx_queue_bytes, e.cfg.max_vifs * control::max_queues), dests(e.cfg.max_vifs),
+      kick_st{kick_state{notify::spurious_backoff(e.cfg.kick_backoff)},
+              kick_state{notify::spurious_backoff(e.cfg.kick_backoff)}},
       tx_t(e.sched.worker(0), queue_kind::tx, [this](std::uint32_t b) noexcept { return tx_run(b); }),
       rx_t(e.sched.worker(0), queue_kind::rx, [this](std::uint32_t b) noexcept { return rx_run(b); })
 {
@@ -715,6 +740,9 @@ scheduler_config scheduler_config_of(const netback_config& c)
     s.cpus = c.cpus;
     s.budgets.tasklet_budget = c.tasklet_budget;
     s.budgets.round_budget = std::max<std::uint32_t>(300, c.tasklet_budget);
+    if (c.worker_idle_spin.count() < 0)
+        throw std::invalid_argument("netback: the worker idle spin must not be negative");
+    s.idle_spin = c.worker_idle_spin;
     return s;
 }
 
@@ -732,6 +760,10 @@ netback_engine::impl::impl(const netback_config& c)
                                     std::to_string(rx_backlog::min_capacity) + " bytes (two 64 KiB frames)");
     cfg.rx_queue_bytes = (cfg.rx_queue_bytes + rx_backlog::align - 1) / rx_backlog::align * rx_backlog::align;
     (void)runtime_policy(cfg.coalesce);
+    (void)notify::spurious_backoff(cfg.kick_backoff); // throws with its own message
+    if (cfg.event_busy_poll.count() < 0)
+        throw std::invalid_argument("netback: the event busy-poll time must not be negative");
+    parked.reserve(std::size_t{cfg.max_vifs} * control::max_queues * 2);
     switch (cfg.dispatch) {
     case dispatch_choice::all_on_first:
         balancer.emplace<tasklet_balancer<dispatch::all_on_first>>(sched);
@@ -794,16 +826,46 @@ void netback_engine::impl::wake_waiter(std::uint32_t gid) noexcept
 // workers sleep on a futex of their own and have no descriptor to poll, so one thread epolls
 // every vif's eventfds and hands the work over with `tasklet::schedule`, exactly as an upcall
 // raises a tasklet; which worker runs it is the dispatcher's business alone.
+//
+// Spurious-kick back-off (Xen's late EOI against event storms): a kick after which the peer's
+// request producer index of the channel's ring(s) has not moved since the previous kick found
+// nothing new. After `kick_backoff.tolerated` of those in a row the channel leaves the epoll set
+// (EPOLL_CTL_MOD with no events) for the delay `spurious_backoff` returns, doubling per further
+// spurious kick up to the cap; a kick that finds new requests resets it. No wake-up is lost
+// while a channel is parked: the eventfd keeps counting kicks, and the level-triggered epoll
+// reports it again as soon as the channel is put back.
 void netback_engine::impl::event_loop() noexcept
 {
     std::array<epoll_event, 64> evs{};
+    const auto busy_poll_ns = static_cast<std::uint64_t>(std::chrono::duration_cast<nanos>(cfg.event_busy_poll).count());
+    std::uint64_t last_event_ns = 0;
     for (;;) {
-        const int n = ::epoll_wait(epoll.get(), evs.data(), static_cast<int>(evs.size()), -1);
+        const std::uint64_t before = now_ns();
+        // How long epoll may sleep: not past the first parked channel's deadline, and not at
+        // all while the busy-poll window after the last event is open.
+        std::uint64_t sleep_ns = ~std::uint64_t{0};
+        for (const parked_channel& pc : parked)
+            sleep_ns = std::min(sleep_ns, pc.until_ns > before ? pc.until_ns - before : 0);
+        if (busy_poll_ns != 0 && before - last_event_ns < busy_poll_ns)
+            sleep_ns = 0;
+        timespec ts{};
+        const timespec* tsp = nullptr;
+        if (sleep_ns != ~std::uint64_t{0}) {
+            ts.tv_sec = static_cast<time_t>(sleep_ns / 1'000'000'000u);
+            ts.tv_nsec = static_cast<long>(sleep_ns % 1'000'000'000u);
+            tsp = &ts;
+        }
+        const int n = ::epoll_pwait2(epoll.get(), evs.data(), static_cast<int>(evs.size()), tsp, nullptr);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             return;
         }
+        const std::uint64_t now = now_ns();
+        if (n > 0)
+            last_event_ns = now;
+        if (!parked.empty())
+            unpark_due(now);
         for (int i = 0; i < n; ++i) {
             const std::uint64_t d = evs[static_cast<std::size_t>(i)].data.u64;
             if (d == ~std::uint64_t{0})
@@ -818,15 +880,79 @@ void netback_engine::impl::event_loop() noexcept
             nb_vif* v = p.acquire(gen);
             if (v == nullptr)
                 continue; // being torn down: its descriptors leave the epoll set next
-            nb_queue& q = *v->queues[gid % control::max_queues];
-            (void)q.in[second ? 1 : 0].try_consume();
-            bump(q.kicks);
-            if (!q.split || !second)
-                q.tx_t.schedule();
-            if (!q.split || second)
-                q.rx_t.schedule();
+            on_kick(*v->queues[gid % control::max_queues], d, second, now);
             p.release();
         }
+    }
+}
+
+void netback_engine::impl::on_kick(nb_queue& q, std::uint64_t data, bool second, std::uint64_t now) noexcept
+{
+    notify::eventfd_channel& ch = q.in[second ? 1 : 0];
+    (void)ch.try_consume();
+    bump(q.kicks);
+    const bool tx = !q.split || !second;
+    const bool rx = !q.split || second;
+    // The peer's producer indices are read only to compare them with the last kick's: relaxed
+    // loads suffice, the tasklets do the acquire (E2) before they read any request.
+    nb_queue::kick_state& k = q.kick_st[second ? 1 : 0];
+    bool fresh = false;
+    if (tx) {
+        const std::uint32_t prod = std::atomic_ref<std::uint32_t>(*q.tx_ring.peer_index_word()).load(std::memory_order_relaxed);
+        fresh |= prod != k.seen_tx;
+        k.seen_tx = prod;
+    }
+    if (rx) {
+        const std::uint32_t prod = std::atomic_ref<std::uint32_t>(*q.rx_ring.peer_index_word()).load(std::memory_order_relaxed);
+        fresh |= prod != k.seen_rx;
+        k.seen_rx = prod;
+    }
+    if (fresh) {
+        k.backoff.on_work();
+    } else {
+        bump(q.spurious_kicks);
+        const nanos delay = k.backoff.on_spurious();
+        if (delay > nanos::zero()) {
+            epoll_event ev{};
+            ev.events = 0; // stays registered, reports nothing until put back
+            ev.data.u64 = data;
+            if (::epoll_ctl(epoll.get(), EPOLL_CTL_MOD, ch.fd(), &ev) == 0) {
+                bump(q.backoff_engaged);
+                parked.push_back({data, ch.fd(), now + static_cast<std::uint64_t>(delay.count())});
+                return;
+            }
+        }
+    }
+    // A tolerated spurious kick still schedules: an honest race (a kick for requests the
+    // previous kick's run already took) costs one empty run, and a misjudged one costs nothing.
+    if (tx)
+        q.tx_t.schedule();
+    if (rx)
+        q.rx_t.schedule();
+}
+
+// Put channels whose back-off delay is over back into the epoll set. A vif that left meanwhile
+// (its generation no longer open) is forgotten: its descriptors left the set with it.
+void netback_engine::impl::unpark_due(std::uint64_t now) noexcept
+{
+    for (std::size_t i = 0; i < parked.size();) {
+        const parked_channel pc = parked[i];
+        if (pc.until_ns > now) {
+            ++i;
+            continue;
+        }
+        parked[i] = parked.back();
+        parked.pop_back();
+        const auto gid = static_cast<std::uint32_t>(pc.data & 0xFFFFFFFFu) >> 1;
+        port_slot& p = ports[gid / control::max_queues];
+        if (p.acquire(static_cast<std::uint32_t>(pc.data >> 32)) == nullptr)
+            continue;
+        // The port is held, so the descriptor is still the vif's own (not a reused number).
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.u64 = pc.data;
+        (void)::epoll_ctl(epoll.get(), EPOLL_CTL_MOD, pc.fd, &ev);
+        p.release();
     }
 }
 
@@ -854,6 +980,8 @@ nb_vif_stats netback_engine::impl::stats_of(const nb_vif& v, std::uint64_t now) 
         x.rx_packets = q.rx_packets.load(r);
         x.rx_bytes = q.rx_bytes.load(r);
         x.kicks = q.kicks.load(r);
+        x.spurious_kicks = q.spurious_kicks.load(r);
+        x.backoff_engaged = q.backoff_engaged.load(r);
         x.tx_blocked = q.tx_blocked.load(r);
         x.mcast_requests = q.mcast.load(r);
         x.tx_gso = q.tx_gso.load(r);

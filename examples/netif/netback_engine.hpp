@@ -13,6 +13,7 @@
 #include "ref_format.hpp"
 #include "ref_policy.hpp"
 
+#include <xnv/notify/backoff.hpp>
 #include <xnv/notify/counters.hpp>
 #include <xnv/sched/tasklet.hpp>
 
@@ -45,6 +46,17 @@ struct netback_config {
     std::chrono::seconds mac_ageing{300};
     /// Packets a tasklet handles per run (NAPI weight).
     std::uint32_t tasklet_budget = 64;
+    /// Spurious-kick back-off of the event path (docs/netback.md, "Event path"): a frontend
+    /// that kicks an event channel without publishing anything new has that channel's events
+    /// ignored for a delay that doubles per further spurious kick up to `cap`; real work resets
+    /// it. `initial` must be positive and at most `cap` (checked by the constructor).
+    notify::backoff_config kick_backoff{};
+    /// How long the event thread keeps polling its event channels (without sleeping) after the
+    /// last event before it sleeps in epoll_wait: a bounded busy-poll, as Linux's busy_poll.
+    /// Zero (the default): sleep at once. It takes a core while it polls.
+    std::chrono::microseconds event_busy_poll{0};
+    /// How long an idle worker polls its queues before it sleeps on its futex.
+    std::chrono::microseconds worker_idle_spin{20};
 };
 
 /// Why netback dropped a frame (each is a counter per queue).
@@ -67,6 +79,10 @@ struct nb_queue_stats {
     std::uint64_t rx_packets = 0;
     std::uint64_t rx_bytes = 0;
     std::uint64_t kicks = 0;      ///< notifications received from the frontend
+    /// Kicks that found nothing new published on the channel's ring(s) since the previous one.
+    std::uint64_t spurious_kicks = 0;
+    /// Times such a kick made netback ignore the channel for a while (the back-off engaged).
+    std::uint64_t backoff_engaged = 0;
     std::uint64_t tx_blocked = 0; ///< times a TX frame waited for room in a full backlog (back-pressure)
     std::uint64_t mcast_requests = 0;
     std::uint64_t tx_gso = 0;     ///< frames the guest sent with a GSO extra-info segment

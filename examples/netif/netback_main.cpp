@@ -47,6 +47,9 @@ struct options {
     std::uint64_t rx_expire_ms = 1000;
     std::uint64_t max_vifs = 64;
     std::uint64_t budget = 64;
+    std::uint64_t event_busy_poll_us = 0;
+    std::uint64_t worker_spin_us = 20;
+    std::uint64_t kick_backoff_cap_us = 10000;
     std::uint64_t mac_ageing_s = 300;
     std::uint64_t seconds = 0;
     std::uint64_t handshake_ms = 5000;
@@ -78,6 +81,11 @@ cli make_cli(options& o)
         .integer("--rx-expire-ms", o.rx_expire_ms, 1, 3600000, "drop frames that waited this long for RX buffers")
         .integer("--max-vifs", o.max_vifs, 1, 1024, "most vifs connected at once")
         .integer("--budget", o.budget, 1, 4096, "frames a tasklet handles per run (NAPI weight)")
+        .integer("--event-busy-poll-us", o.event_busy_poll_us, 0, 10000,
+                 "the event thread polls this long after the last kick before sleeping (0: sleep at once)")
+        .integer("--worker-spin-us", o.worker_spin_us, 0, 10000, "an idle worker polls this long before it sleeps")
+        .integer("--kick-backoff-cap-us", o.kick_backoff_cap_us, 50, 1000000,
+                 "longest delay a frontend kicking with nothing published is backed off")
         .integer("--mac-ageing-s", o.mac_ageing_s, 1, 86400, "forget a MAC not seen for this long")
         .integer("--seconds", o.seconds, 0, 31536000, "stop after this long (0: run until SIGINT/SIGTERM)")
         .integer("--handshake-ms", o.handshake_ms, 1, 600000, "drop a netfront that has not connected by then")
@@ -138,6 +146,8 @@ void json_queue(json_writer& j, const nb_queue_stats& q, double seconds)
         .field("rx_mpps", rx.mpps)
         .field("rx_gbps", rx.gbps)
         .field("kicks", q.kicks)
+        .field("spurious_kicks", q.spurious_kicks)
+        .field("backoff_engaged", q.backoff_engaged)
         .field("notifications_sent", sent)
         .field("notifications_suppressed", q.tx_notify.suppressed + q.rx_notify.suppressed)
         .field("notifications_per_packet",
@@ -213,6 +223,9 @@ int main(int argc, char** argv)
         cfg.rx_expire = std::chrono::milliseconds(o.rx_expire_ms);
         cfg.max_vifs = static_cast<std::uint32_t>(o.max_vifs);
         cfg.tasklet_budget = static_cast<std::uint32_t>(o.budget);
+        cfg.event_busy_poll = std::chrono::microseconds(o.event_busy_poll_us);
+        cfg.worker_idle_spin = std::chrono::microseconds(o.worker_spin_us);
+        cfg.kick_backoff.cap = std::chrono::microseconds(o.kick_backoff_cap_us);
         cfg.mac_ageing = std::chrono::seconds(o.mac_ageing_s);
         offer.sg = !o.no_sg;
         offer.gso_tcpv4 = offer.gso_tcpv6 = !o.no_gso;

@@ -477,14 +477,17 @@ void netfront_vif::queue::handle_packet(const netif::rx_packet& p) noexcept
     m.csum_flags = p.flags;
     m.gso = p.gso;
     const bool csum_ok = (p.flags & (netif::rxf::data_validated | netif::rxf::csum_blank)) != 0;
-    if (lro_on && frame.size() <= lro_config{}.max_bytes) {
-        lro.receive(frame, csum_ok, [&](std::span<const std::byte> f, const lro_meta& lm) {
-            frame_meta out = m;
-            out.segments = lm.segments;
-            if (lm.segments > 1)
-                out.gso = netif::gso_info{netif::gso_type::tcpv4, lm.gso_size};
-            port->deliver(f, out);
-        });
+    auto up = [&](std::span<const std::byte> f, const lro_meta& lm) {
+        frame_meta out = m;
+        out.segments = lm.segments;
+        if (lm.segments > 1)
+            out.gso = netif::gso_info{netif::gso_type::tcpv4, lm.gso_size};
+        port->deliver(f, out);
+    };
+    if (lro_on && p.gso.present()) {
+        lro.pass(frame, up); // already a super-frame with the sender's MSS: never merged
+    } else if (lro_on && frame.size() <= lro_config{}.max_bytes) {
+        lro.receive(frame, csum_ok, up);
     } else {
         port->deliver(frame, m);
     }
@@ -625,7 +628,11 @@ void netfront_vif::queue::idle_wait() noexcept
     nfds_t n = 0;
     for (auto& ch : from_back)
         fds[n++] = pollfd{ch.fd(), POLLIN, 0};
-    if (port->tx_wait_fd() >= 0)
+    // The frame source is watched only while a frame could be taken from it: with a frame
+    // already pending (no room on the ring, or no free pages) a readable source would end
+    // every poll at once and the thread would spin until netback answered; the responses that
+    // make room are notified on `from_back` instead.
+    if (port->tx_wait_fd() >= 0 && !have_pending)
         fds[n++] = pollfd{port->tx_wait_fd(), POLLIN, 0};
     const auto ms = std::chrono::duration_cast<std::chrono::microseconds>(wait).count();
     timespec ts{static_cast<time_t>(ms / 1000000), static_cast<long>(ms % 1000000) * 1000};
@@ -638,6 +645,8 @@ void netfront_vif::queue::idle_wait() noexcept
 
 void netfront_vif::queue::run() noexcept
 {
+    const nanos busy_poll = vif->cfg_.busy_poll;
+    nanos last_work = steady_now();
     while (!vif->stop_.load(std::memory_order_acquire) && !vif->failed()) {
         bool work = false;
         work |= reclaim_tx();
@@ -647,8 +656,22 @@ void netfront_vif::queue::run() noexcept
         work |= send_tx();
         fire_timers();
         idle_tx.store(port->tx_done() && !have_pending && in_flight == 0, std::memory_order_release);
-        if (!work)
-            idle_wait();
+        if (work) {
+            if (busy_poll != nanos::zero())
+                last_work = steady_now();
+            continue;
+        }
+        // Busy-poll: keep looking (rings, frame source) for a while before re-arming and
+        // sleeping; the rings stay un-armed meanwhile, so netback sends no notification
+        // either. Yielding between polls lets the threads this one waits for run on a busy
+        // core.
+        if (busy_poll != nanos::zero() && steady_now() - last_work < busy_poll) {
+            std::this_thread::yield();
+            continue;
+        }
+        idle_wait();
+        if (busy_poll != nanos::zero())
+            last_work = steady_now(); // a wake-up starts a new polling window
     }
     teardown();
 }

@@ -196,6 +196,11 @@ struct netfront_config {
     bool lro = true;
     /// Frames handled per loop iteration per direction.
     std::uint32_t budget = 64;
+    /// How long a queue thread keeps polling its rings and its frame source after the last
+    /// work it found before it re-arms the rings and sleeps (Linux's busy_poll): a round trip
+    /// that comes back within it costs no wake-up. Zero (the default): sleep at once. It takes
+    /// a core while it polls, and yields it to any other runnable thread between polls.
+    std::chrono::microseconds busy_poll{0};
 };
 
 /// Counters of one netfront queue, readable from any thread.

@@ -55,6 +55,7 @@ struct options {
     std::uint64_t coalesce_frames = 32;
     std::uint64_t coalesce_usecs = 50;
     bool no_lro = false;
+    std::uint64_t busy_poll_us = 0;
     std::uint64_t linger_ms = 500;
     std::uint64_t expect = 0;
     std::uint64_t handshake_ms = 5000;
@@ -99,6 +100,8 @@ cli make_cli(options& o)
         .integer("--coalesce-frames", o.coalesce_frames, 1, 4096, "frames_usecs: notify after this many frames")
         .integer("--coalesce-usecs", o.coalesce_usecs, 1, 100000, "frames_usecs: notify after this many microseconds")
         .flag("--no-lro", o.no_lro, "hand TCP segments up as received, unmerged")
+        .integer("--busy-poll-us", o.busy_poll_us, 0, 10000,
+                 "keep polling this long after the last work before sleeping (0: sleep at once)")
         .flag("--no-wait-peer", o.no_wait_peer,
               "send at once, without waiting for a frame from --peer-mac (frames sent before the peer\n"
               "                            connects are dropped by netback's switch)")
@@ -255,6 +258,7 @@ int main(int argc, char** argv)
         cfg.coalesce.frames = static_cast<std::uint32_t>(o.coalesce_frames);
         cfg.coalesce.usecs = std::chrono::microseconds(o.coalesce_usecs);
         cfg.lro = !o.no_lro;
+        cfg.busy_poll = std::chrono::microseconds(o.busy_poll_us);
         (void)runtime_policy(cfg.coalesce);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "xnv-netfront: error: %s\n", e.what());

@@ -5,6 +5,8 @@
   nettool.py ping ADDR [COUNT]          ICMP echo (root); exit 0 when every echo is answered
   nettool.py serve ADDR PORT FILE       accept one TCP connection, write what arrives to FILE
   nettool.py send ADDR PORT FILE        connect and send FILE, then close
+  nettool.py summary FILE               the counters of a netback/netfront JSON summary that
+                                        explain a stall (backlogs, held frames, drops, TAP I/O)
 """
 import os
 import socket
@@ -86,6 +88,30 @@ def send(addr: str, port: int, path: str) -> int:
     return 0
 
 
+def summary(path: str) -> int:
+    import json
+    with open(path) as f:
+        j = json.load(f)
+    keep = ("tx_packets", "rx_packets", "kicks", "tx_blocked", "backlog_bytes", "drops", "spurious_kicks",
+            "backoff_engaged", "notifications_sent", "notifications_suppressed", "tx_errors", "rx_drops",
+            "end_retries", "read_frames", "read_dropped", "written_frames", "write_errors", "failed", "reason",
+            "busy_of_accounted_pct", "sleeps", "close_reason")
+
+    def walk(x, path):
+        if isinstance(x, dict):
+            for k, v in x.items():
+                if k in keep and not isinstance(v, (dict, list)) or k == "drops":
+                    print("%s.%s = %s" % (path, k, json.dumps(v)))
+                elif isinstance(v, (dict, list)):
+                    walk(v, "%s.%s" % (path, k))
+        elif isinstance(x, list):
+            for i, v in enumerate(x):
+                walk(v, "%s[%d]" % (path, i))
+
+    walk(j, "")
+    return 0
+
+
 def main() -> int:
     a = sys.argv[1:]
     if len(a) >= 2 and a[0] == "ping":
@@ -94,6 +120,8 @@ def main() -> int:
         return serve(a[1], int(a[2]), a[3])
     if len(a) == 4 and a[0] == "send":
         return send(a[1], int(a[2]), a[3])
+    if len(a) == 2 and a[0] == "summary":
+        return summary(a[1])
     print(__doc__, file=sys.stderr)
     return 2
 

@@ -216,3 +216,27 @@ TEST_CASE("lro: bad configurations are rejected with clear errors")
     CHECK_THROWS_WITH_AS(lro_engine({.max_bytes = 70000, .max_segments = 64, .flows = 1}),
                          doctest::Contains("max_bytes"), std::invalid_argument);
 }
+
+TEST_CASE("lro: a super-frame passes unmerged, after the segments held for its flow")
+{
+    // Merging a GSO super-frame would describe the result with the super-frame's payload as its
+    // MSS; it must reach the stack as it came, with the sender's own MSS.
+    lro_engine e;
+    sink out;
+    e.receive(tcp_frame({.seq = 0, .payload = 1000}), true, out);
+    e.receive(tcp_frame({.seq = 1000, .payload = 1000}), true, out);
+    const auto super = tcp_frame({.seq = 2000, .payload = 14000});
+    e.pass(super, out);
+    const auto next = tcp_frame({.seq = 16000, .payload = 14000});
+    e.pass(next, out);
+    REQUIRE(out.frames.size() == 3);
+    CHECK(out.metas[0].segments == 2); // the held segments first, merged
+    CHECK(out.metas[0].gso_size == 1000);
+    CHECK(out.frames[1] == super); // then each super-frame as it came, never merged
+    CHECK(out.metas[1].segments == 1);
+    CHECK(out.frames[2] == next);
+    CHECK(out.metas[2].segments == 1);
+    CHECK(e.counters().passthrough == 2);
+    e.flush(out);
+    CHECK(out.frames.size() == 3);
+}
