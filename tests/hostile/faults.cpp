@@ -12,6 +12,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <string>
@@ -24,7 +25,20 @@ namespace {
 const std::string mac1 = "02:00:00:00:01:01";
 const std::string mac2 = "02:00:00:00:01:02";
 const std::string mac3 = "02:00:00:00:01:03";
+const std::string mac4 = "02:00:00:00:01:04";
 const std::string nobody = "02:00:00:00:01:99"; // no vif has it: flooded, counted not_mine
+
+const json& vif_with_mac(const json& nb, const std::string& mac)
+{
+    for (std::size_t i = 0; i < nb["vifs"].size(); ++i)
+        if (nb["vifs"][i]["mac"].s() == mac)
+            return nb["vifs"][i];
+    FAIL("no vif with MAC " << mac);
+    return nb;
+}
+
+// netback's own memory: VmRSS less the netfronts' shared regions it maps (RssShmem).
+long own_kib(pid_t pid) { return vm_rss_kib(pid) - proc_status_kib(pid, "RssShmem"); }
 
 constexpr auto wait_long = std::chrono::seconds(60);
 constexpr auto wait_20 = std::chrono::seconds(20);
@@ -199,4 +213,78 @@ TEST_CASE("--reconnect: a netback that comes back with fewer queues cannot resum
     CHECK(j["reconnects"].u() == 0);
     nb2->signal(SIGTERM);
     CHECK(nb2->wait(wait_20) == 0);
+}
+
+TEST_CASE("SIGSTOP of a netfront under load: bounded memory, drops counted as expired for it alone, the others keep full service")
+{
+    temp_dir dir;
+    const std::string sock = unique_socket();
+    // The smallest backlog allowed and a short expiry, so both act within the test's time.
+    auto nb = start_netback_at(dir, "nb", sock, {"--rx-queue-bytes", "262144", "--rx-expire-ms", "200"});
+    const pid_t nbp = nb->pid();
+    auto a = start_netfront_at(dir, "a", sock, {"--mac", mac1, "--peer-mac", mac2, "--rate", "2000"});
+    auto b = start_netfront_at(dir, "b", sock, {"--mac", mac2, "--peer-mac", mac1, "--rate", "2000"});
+    // s will stop reading; g keeps sending it full-size frames.
+    auto s = start_netfront_at(dir, "s", sock, {"--mac", mac3, "--peer-mac", mac4, "--rate", "100", "--no-wait-peer"});
+    auto g = start_netfront_at(dir, "g", sock, {"--mac", mac4, "--peer-mac", mac3, "--rate", "5000", "--no-wait-peer"});
+    REQUIRE(within(wait_20, [&] {
+        return status_received(a->out()) > 0 && status_received(b->out()) > 0 && status_received(s->out()) > 0 &&
+               status_received(g->out()) > 0;
+    }));
+    std::this_thread::sleep_for(std::chrono::milliseconds(500)); // warm-up: every vif's memory touched
+    const long own_before = own_kib(nbp);
+
+    s->signal(SIGSTOP);
+    // Stopped long enough for its RX ring to fill, its backlog to reach the cap and expire.
+    long own_peak = own_before;
+    for (int i = 0; i < 15; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        own_peak = std::max(own_peak, own_kib(nbp));
+    }
+    const std::uint64_t ra = status_received(a->out()), rb = status_received(b->out());
+    // The pair keeps flowing while s stays stopped.
+    CHECK(within(wait_20, [&] {
+        own_peak = std::max(own_peak, own_kib(nbp));
+        return status_received(a->out()) > ra + 1000 && status_received(b->out()) > rb + 1000;
+    }));
+    // netback allocates nothing per frame: a stopped consumer costs it at most its capped
+    // backlog (allocated when the vif connected). ThreadSanitizer's shadow of the shared pages
+    // touched meanwhile is allowed for, as in tests/netback/test_memory.cpp.
+    const long regions_kib = 4 * 2121728 / 1024;
+    MESSAGE("netback own memory: before SIGSTOP " << own_before << " KiB, peak while stopped " << own_peak << " KiB");
+    CHECK(own_peak - own_before <= 1024 + (thread_sanitized ? 4 * regions_kib : 0));
+
+    // Resumed, s is served again.
+    const std::uint64_t rs = status_received(s->out());
+    s->signal(SIGCONT);
+    CHECK(within(wait_20, [&] { return status_received(s->out()) > rs + 100; }));
+
+    for (auto* f : {&a, &b, &s, &g}) {
+        (*f)->signal(SIGTERM);
+        INFO("xnv-netfront stderr: " << (*f)->err());
+        REQUIRE((*f)->wait(wait_20) == 0);
+    }
+    for (const char* name : {"a", "b"}) {
+        const json j = read_json(dir.file(std::string(name) + ".json"));
+        CHECK(j["lost"].u() == 0);
+        CHECK(j["corrupted"].u() == 0);
+        CHECK(j["rx_drops"].u() == 0);
+        CHECK(j["tx_errors"].u() == 0);
+    }
+    nb->signal(SIGTERM);
+    REQUIRE(nb->wait(wait_20) == 0);
+    const json jn = read_json(dir.file("nb.json"));
+    auto drop = [](const json& v, const char* why) { return v["total"]["drops"][why].u(); };
+    const json& vs = vif_with_mac(jn, mac3);
+    CHECK(drop(vs, "rx_expired") > 0); // what waited too long for s's RX buffers
+    CHECK(drop(vs, "rx_too_large") == 0);
+    CHECK(drop(vs, "tx_malformed") == 0);
+    CHECK(vs["close_reason"].s() == "netfront closed the connection"); // stopped is not a violation
+    for (const std::string& m : {mac1, mac2, mac4}) {
+        const json& v = vif_with_mac(jn, m);
+        CHECK(drop(v, "rx_expired") == 0);
+        CHECK(drop(v, "rx_too_large") == 0);
+        CHECK(drop(v, "tx_malformed") == 0);
+        CHECK(v["close_reason"].s() == "netfront closed the connection");
+    }
 }
