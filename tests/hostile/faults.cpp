@@ -288,3 +288,17 @@ TEST_CASE("SIGSTOP of a netfront under load: bounded memory, drops counted as ex
         CHECK(v["close_reason"].s() == "netfront closed the connection");
     }
 }
+
+TEST_CASE("--reconnect: a value out of range is refused naming it, and --help describes it")
+{
+    temp_dir dir;
+    for (const char* bad : {"86401", "-1", "soon"}) {
+        const run_result r = run_program(dir, {netfront_bin, "--reconnect", bad});
+        INFO("--reconnect " << bad << ": " << r.err);
+        CHECK(r.status == 2);
+        CHECK(r.err.find("--reconnect expects an integer in 0..86400") != std::string::npos);
+    }
+    const run_result h = run_program(dir, {netfront_bin, "--help"});
+    CHECK(h.status == 0);
+    CHECK(h.out.find("--reconnect") != std::string::npos);
+}
