@@ -18,8 +18,12 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <csignal>
+#include <cstring>
+#include <functional>
 #include <optional>
 #include <string>
 #include <thread>
