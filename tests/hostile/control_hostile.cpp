@@ -340,3 +340,33 @@ TEST_CASE("a connected frontend that breaks the ring protocol is told protocol_v
     nb->signal(SIGTERM);
     REQUIRE(nb->wait(wait_20) == 0);
 }
+
+TEST_CASE("netfront told protocol_violation reports the reason and does not reconnect")
+{
+    temp_dir dir;
+    const std::string sock = unique_socket();
+    // A minimal netback: the real handshake driver, then the error message netback sends when
+    // it disconnects a vif for a ring or grant violation.
+    control::listener lst = control::listener::open(control::socket_address::parse(sock));
+    auto f = start_netfront_at(dir, "f", sock,
+                               {"--quiet", "--mac", mac1, "--peer-mac", "02:00:00:00:02:99", "--no-wait-peer", "--rate",
+                                "1000", "--reconnect", "10"});
+    control::listener::accepted acc = lst.accept_for(std::chrono::seconds(20));
+    REQUIRE(acc.fd.valid());
+    control::back_result br = control::back_handshake(acc.fd.get(), control::back_offer{}, std::chrono::seconds(20));
+    REQUIRE(br.ok());
+    control::send_error(acc.fd.get(), control_error::protocol_violation, "TX request: slot crosses its page");
+    acc.fd.reset();
+    const int st = f->wait(wait_20);
+    INFO("xnv-netfront stderr: " << f->err());
+    CHECK(st == 1);
+    const std::string why = "netback disconnected this vif for a data-path protocol violation: TX request: slot "
+                            "crosses its page";
+    CHECK(f->err().find(why) != std::string::npos);
+    CHECK(f->err().find("lost netback") == std::string::npos);
+    const json j = read_json(dir.file("f.json"));
+    CHECK(j["failed"].b() == true);
+    CHECK(j["stop_reason"].s() == why);
+    CHECK(j["reconnects"].u() == 0);
+    CHECK(j["netback_losses"].u() == 0);
+}
