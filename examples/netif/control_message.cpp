@@ -101,6 +101,8 @@ std::string_view to_string(control_error e) noexcept
         return "peer did not answer in time";
     case control_error::peer_not_allowed:
         return "peer belongs to another user";
+    case control_error::protocol_violation:
+        return "data-path protocol violation";
     }
     return "unknown control error";
 }

@@ -108,6 +108,8 @@ enum class control_error : std::uint16_t {
     io_error = 62,         ///< a socket call failed
     timeout = 63,          ///< the peer did not answer in time
     peer_not_allowed = 64, ///< the connecting process belongs to another user
+    // data path
+    protocol_violation = 70, ///< the peer broke the ring or grant protocol; its vif is disconnected
 };
 
 [[nodiscard]] std::string_view to_string(control_error e) noexcept;

@@ -298,7 +298,7 @@ message_reader::result message_reader::try_read(int sock) noexcept
     const ssize_t n = ::recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-            return {};
+            return {}; // would_block: whatever is buffered stays for the next call
         return finish(errno == ECONNRESET ? control_error::peer_hung_up : control_error::io_error);
     }
     // Take every descriptor that arrived before deciding anything, so none can leak.
@@ -327,8 +327,11 @@ message_reader::result message_reader::try_read(int sock) noexcept
             return finish(control_error::oversize);
         body_ = len;
     }
-    if (have_ < header_bytes || have_ < header_bytes + body_)
-        return {};
+    if (have_ < header_bytes || have_ < header_bytes + body_) {
+        result r;
+        r.st = status::partial;
+        return r;
+    }
 
     result r;
     r.st = status::complete;
@@ -350,8 +353,10 @@ parse_result receive_message(int sock, message_reader& reader, std::chrono::mill
     const auto deadline = clock::now() + timeout;
     for (;;) {
         auto r = reader.try_read(sock);
-        if (r.st != message_reader::status::need_more)
+        if (r.st == message_reader::status::complete || r.st == message_reader::status::failed)
             return std::move(r.parsed);
+        if (r.st == message_reader::status::partial)
+            continue; // the rest may be queued already; at most one read per frame byte
         pollfd p{sock, POLLIN, 0};
         const int ms = remaining_ms(deadline);
         if (ms == 0) {

@@ -104,20 +104,26 @@ void send_error(int sock, control_error why, std::string_view text) noexcept;
 class message_reader {
 public:
     enum class status : std::uint8_t {
-        need_more, ///< no complete frame yet (would block, or a partial frame)
-        complete,  ///< a frame arrived: `parsed` holds the message or the reason it was rejected
-        failed,    ///< the connection is unusable (hang-up, oversize frame, socket error): close it
+        /// Nothing to read now (the socket would block). A frame may still be partly buffered
+        /// (`idle()` says): wait for the socket to become readable again.
+        would_block,
+        /// This call read part of a frame (bytes, descriptors, or both) but not all of it. The
+        /// rest may already be waiting: call again before waiting (an edge-triggered waiter
+        /// that stopped here would never hear of it).
+        partial,
+        complete, ///< a frame arrived: `parsed` holds the message or the reason it was rejected
+        failed,   ///< the connection is unusable (hang-up, oversize frame, socket error): close it
     };
     struct result {
-        status st = status::need_more;
+        status st = status::would_block;
         parse_result parsed; ///< for `failed`, `parsed.error` says why
     };
 
-    /// One non-blocking recvmsg of what the frame in progress still lacks.
+    /// One non-blocking recvmsg of what the frame in progress still lacks. Never blocks.
     [[nodiscard]] result try_read(int sock) noexcept;
 
-    /// No partial frame buffered.
-    [[nodiscard]] bool idle() const noexcept { return have_ == 0; }
+    /// No partial frame buffered (no bytes and no descriptors of an unfinished frame).
+    [[nodiscard]] bool idle() const noexcept { return have_ == 0 && fds_.empty(); }
 
 private:
     result finish(control_error e) noexcept;

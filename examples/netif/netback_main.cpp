@@ -314,14 +314,17 @@ int main(int argc, char** argv)
         };
 
         auto on_readable = [&](connection& cn, std::uint32_t events) {
-            // One try_read is one recvmsg and may return a partial frame. While the peer is
-            // still there, epoll reports the rest; once it has hung up, read on until the end
-            // of the stream, so a last message (an orderly "closing") is not mistaken for a
-            // hang-up. The bound only guards against a reader that stops making progress.
+            // One try_read is one recvmsg and may return a partial frame: read on while it
+            // does (the rest may be queued already) and stop when the socket would block, for
+            // epoll to report more. Once the peer has hung up, read on until the end of the
+            // stream, so a last message (an orderly "closing") is not mistaken for a hang-up.
+            // The bound keeps one connection from holding the loop.
             const bool gone = control::peer_gone(events);
             for (int reads = 0; reads < 4096; ++reads) {
                 auto r = cn.reader.try_read(cn.sock.get());
-                if (r.st == control::message_reader::status::need_more) {
+                if (r.st == control::message_reader::status::partial)
+                    continue;
+                if (r.st == control::message_reader::status::would_block) {
                     if (!gone)
                         break;
                     continue;
@@ -441,6 +444,10 @@ int main(int argc, char** argv)
                     for (auto& f : engine.take_failures()) {
                         for (auto& [s, cn] : conns)
                             if (cn->vif == f.id) {
+                                // The reason first (docs/control-channel.md: protocol_violation),
+                                // so the netfront can say why its vif went; then the close.
+                                control::send_error(cn->sock.get(), control::control_error::protocol_violation,
+                                                    f.reason);
                                 for (const auto& m : cn->session.close())
                                     (void)control::send_message(cn->sock.get(), m, std::chrono::milliseconds(100));
                                 finish_conn(*cn, "protocol violation: " + f.reason);

@@ -780,6 +780,23 @@ std::uint64_t netfront_vif::lro_merged() const noexcept
     return n;
 }
 
+std::size_t netfront_vif::grants_held() const noexcept
+{
+    std::size_t n = 0;
+    for (const auto& q : queues_)
+        n += q->tx_deferred.size() + q->rx_deferred.size();
+    return n;
+}
+
+std::vector<std::unique_ptr<frame_port>> netfront_vif::release_ports()
+{
+    stop();
+    // The queues keep plain pointers to the ports; they are never run again (started_ stays
+    // set, so start() is a no-op) and their destructors do not touch the ports.
+    started_ = true;
+    return std::move(ports_);
+}
+
 std::vector<nf_queue_stats> netfront_vif::stats() const
 {
     std::vector<nf_queue_stats> v;

@@ -254,6 +254,14 @@ public:
     [[nodiscard]] const vif_layout& layout() const noexcept { return layout_; }
     /// LRO frames merged, all queues (after stop).
     [[nodiscard]] std::uint64_t lro_merged() const noexcept;
+    /// After `stop()`: grants whose end netback refused at teardown (it still held them, e.g.
+    /// it died in the middle of a copy). They cannot be ended; they go with the shared memory
+    /// when the vif is destroyed.
+    [[nodiscard]] std::size_t grants_held() const noexcept;
+    /// Stop (as `stop()`) and hand the frame ports back, so that a new vif can carry on with
+    /// them: netfront's reconnect keeps its generator's sequence numbers and sink, or its TAP
+    /// queues. Afterwards the vif may only be destroyed (`port()` and `start()` are invalid).
+    [[nodiscard]] std::vector<std::unique_ptr<frame_port>> release_ports();
 
     struct queue;
 

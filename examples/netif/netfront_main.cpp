@@ -14,12 +14,15 @@
 #include "ref_program.hpp"
 #include "ref_tap.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <exception>
 #include <memory>
 #include <optional>
 #include <string>
+#include <system_error>
+#include <utility>
 #include <vector>
 
 #include <poll.h>
@@ -59,6 +62,7 @@ struct options {
     std::uint64_t linger_ms = 500;
     std::uint64_t expect = 0;
     std::uint64_t handshake_ms = 5000;
+    std::uint64_t reconnect_s = 0;
     std::string json;
     bool quiet = false;
     bool verify = false;
@@ -109,6 +113,9 @@ cli make_cli(options& o)
                  "after sending, wait until nothing arrived for this long before exiting")
         .integer("--expect", o.expect, 0, UINT64_MAX, "after sending, wait until this many test frames arrived")
         .integer("--handshake-ms", o.handshake_ms, 1, 600000, "give up connecting after this long")
+        .integer("--reconnect", o.reconnect_s, 0, 86400,
+                 "after losing netback (hang-up or its orderly close), tear the vif down and keep trying\n"
+                 "                            to connect again for this many seconds (0: exit with status 1)")
         .text("--json", o.json, {}, "also write the JSON summary to this file")
         .flag("--quiet", o.quiet, "no status line")
         .flag("--verify", o.verify,
@@ -288,8 +295,24 @@ int main(int argc, char** argv)
         control::front_session session(req);
         control::message_reader reader;
         std::string usage_problem;
+        // Reconnecting: the ports of the torn-down vif (generator and sink state, TAP queues)
+        // wait here for the next one, which must be negotiated exactly as the first was.
+        std::vector<std::unique_ptr<frame_port>> parked;
+        std::optional<control::negotiated> first_params;
+        std::string resume_problem;
 
         auto build = [&](const control::negotiated& p) -> control::front_layout {
+            if (first_params) {
+                if (p != *first_params) {
+                    resume_problem = "netback came back with different parameters (" + std::to_string(p.queues) +
+                                     " queue(s), mtu " + std::to_string(p.mtu) + ") than the vif had (" +
+                                     std::to_string(first_params->queues) + " queue(s), mtu " +
+                                     std::to_string(first_params->mtu) + "); its frames cannot resume";
+                    throw std::invalid_argument(resume_problem);
+                }
+                vif = std::make_unique<netfront_vif>(p, cfg, std::move(parked));
+                return vif->plan();
+            }
             // The frames must fit what was negotiated.
             const std::uint32_t frame_max = p.mtu + 14;
             if (tap_mode) {
@@ -331,7 +354,11 @@ int main(int argc, char** argv)
             std::fprintf(stderr, "xnv-netfront: error: %s\n", h.error.c_str());
             return usage_problem.empty() ? 1 : 2;
         }
-        const control::negotiated& p = h.params;
+        control::negotiated p = h.params;
+        first_params = p;
+        // Later requests ask for exactly what was negotiated, so that the ports fit again.
+        req.queues = p.queues;
+        req.mtu = p.mtu;
         log("connected to " + where.display() + " as " + format_mac(gen.mac) + ": " + std::to_string(p.queues) +
             " queue(s), mtu " + std::to_string(p.mtu) + (p.sg ? ", sg" : "") + (p.gso_tcpv4 ? ", gso-tcpv4" : "") +
             (p.split_event_channels ? ", split event channels" : ""));
@@ -349,44 +376,127 @@ int main(int argc, char** argv)
         auto last_rx_progress = start;
         auto first_rx = start;
 
+        // Counters of the vifs torn down by reconnects; the summary adds them up.
+        nf_queue_stats carried{};
+        std::uint64_t carried_lro = 0;
+        std::uint64_t reconnects = 0;
+        std::uint64_t netback_losses = 0;
+        std::uint64_t grants_held_at_teardown = 0;
+        auto nq = [&] { return vif ? vif->queues() : static_cast<std::uint32_t>(parked.size()); };
+        auto port_at = [&](std::uint32_t q) -> frame_port& { return vif ? vif->port(q) : *parked[q]; };
+        auto add_stats = [](nf_queue_stats& t, const nf_queue_stats& s) {
+            t.tx_packets += s.tx_packets;
+            t.tx_bytes += s.tx_bytes;
+            t.tx_errors += s.tx_errors;
+            t.rx_packets += s.rx_packets;
+            t.rx_bytes += s.rx_bytes;
+            t.rx_drops += s.rx_drops;
+            t.kicks += s.kicks;
+            t.end_retries += s.end_retries;
+            t.tx_notify.sent += s.tx_notify.sent;
+            t.tx_notify.suppressed += s.tx_notify.suppressed;
+            t.rx_notify.sent += s.rx_notify.sent;
+            t.rx_notify.suppressed += s.rx_notify.suppressed;
+        };
+
         auto records = [&] {
             std::uint64_t n = 0;
-            for (std::uint32_t q = 0; q < vif->queues(); ++q)
-                n += tap_mode ? static_cast<tap_port&>(vif->port(q)).stats().written_frames
-                              : static_cast<traffic_port&>(vif->port(q)).records_approx();
+            for (std::uint32_t q = 0; q < nq(); ++q)
+                n += tap_mode ? static_cast<tap_port&>(port_at(q)).stats().written_frames
+                              : static_cast<traffic_port&>(port_at(q)).records_approx();
             return n;
         };
         auto bad = [&] {
             std::uint64_t n = 0;
-            for (std::uint32_t q = 0; q < vif->queues(); ++q)
-                n += tap_mode ? static_cast<tap_port&>(vif->port(q)).stats().write_errors
-                              : static_cast<traffic_port&>(vif->port(q)).bad_approx();
+            for (std::uint32_t q = 0; q < nq(); ++q)
+                n += tap_mode ? static_cast<tap_port&>(port_at(q)).stats().write_errors
+                              : static_cast<traffic_port&>(port_at(q)).bad_approx();
             return n;
         };
         auto generated = [&] {
             std::uint64_t n = 0;
-            for (std::uint32_t q = 0; q < vif->queues(); ++q)
-                n += tap_mode ? static_cast<tap_port&>(vif->port(q)).stats().read_frames
-                              : static_cast<traffic_port&>(vif->port(q)).generated_approx();
+            for (std::uint32_t q = 0; q < nq(); ++q)
+                n += tap_mode ? static_cast<tap_port&>(port_at(q)).stats().read_frames
+                              : static_cast<traffic_port&>(port_at(q)).generated_approx();
             return n;
         };
         auto sum = [&] {
-            nf_queue_stats t;
-            for (const auto& s : vif->stats()) {
-                t.tx_packets += s.tx_packets;
-                t.tx_bytes += s.tx_bytes;
-                t.tx_errors += s.tx_errors;
-                t.rx_packets += s.rx_packets;
-                t.rx_bytes += s.rx_bytes;
-                t.rx_drops += s.rx_drops;
-                t.kicks += s.kicks;
-                t.end_retries += s.end_retries;
-                t.tx_notify.sent += s.tx_notify.sent;
-                t.tx_notify.suppressed += s.tx_notify.suppressed;
-                t.rx_notify.sent += s.rx_notify.sent;
-                t.rx_notify.suppressed += s.rx_notify.suppressed;
-            }
+            nf_queue_stats t = carried;
+            if (vif)
+                for (const auto& s : vif->stats())
+                    add_stats(t, s);
             return t;
+        };
+
+        // netback is gone (hang-up or its orderly close): tear the vif down completely (queue
+        // threads joined, every grant ended that netback no longer holds, the memfd and the
+        // eventfds closed with it), then connect again with a bounded exponential back-off
+        // (50 ms doubling to 1 s) until --reconnect seconds have passed. Returns false with
+        // stop_reason set when netback did not come back in time, came back with different
+        // parameters, or a signal arrived meanwhile.
+        auto reconnect = [&](const std::string& why) -> bool {
+            ++netback_losses;
+            for (const auto& s : vif->stats())
+                add_stats(carried, s);
+            parked = vif->release_ports();
+            carried_lro += vif->lro_merged();
+            const std::size_t held = vif->grants_held();
+            grants_held_at_teardown += held;
+            vif.reset();
+            sock.reset();
+            log("lost netback (" + why + "): vif torn down" +
+                (held != 0 ? " (" + std::to_string(held) + " grant(s) netback still held went with its memory)" : "") +
+                "; reconnecting for up to " + std::to_string(o.reconnect_s) + " s");
+            const auto deadline = steady::now() + std::chrono::seconds(o.reconnect_s);
+            auto backoff = std::chrono::milliseconds(50);
+            std::string last = "no attempt";
+            for (;;) {
+                try {
+                    sock = control::connect_to(where);
+                    session = control::front_session(req);
+                    reader = control::message_reader{};
+                    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
+                    const handshake_outcome hr =
+                        handshake(sock.get(), session, reader, build,
+                                  std::clamp(left, std::chrono::milliseconds(1), std::chrono::milliseconds(o.handshake_ms)));
+                    if (hr.error.empty()) {
+                        ++reconnects;
+                        log("reconnected to " + where.display() + " (reconnect " + std::to_string(reconnects) + ")");
+                        vif->start();
+                        return true;
+                    }
+                    last = hr.error;
+                } catch (const std::system_error& e) {
+                    last = e.what();
+                }
+                if (vif) { // the handshake failed after the vif was built: take the ports back
+                    parked = vif->release_ports();
+                    vif.reset();
+                }
+                sock.reset();
+                if (!resume_problem.empty()) {
+                    stop_reason = resume_problem;
+                    return false;
+                }
+                const auto now = steady::now();
+                if (now >= deadline) {
+                    stop_reason = "netback did not come back within " + std::to_string(o.reconnect_s) +
+                                  " s (last attempt: " + last + ")";
+                    log("error: " + stop_reason);
+                    return false;
+                }
+                const auto wait = std::min(backoff, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now) +
+                                                        std::chrono::milliseconds(1));
+                pollfd pf{sigfd.get(), POLLIN, 0};
+                if (::poll(&pf, 1, static_cast<int>(wait.count())) > 0 && (pf.revents & POLLIN) != 0) {
+                    const int sig = take_signal(sigfd.get());
+                    stop_reason = std::string("signal ") +
+                                  (sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP") +
+                                  " while reconnecting";
+                    return false;
+                }
+                backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+            }
         };
         nf_queue_stats prev{};
         auto prev_t = start;
@@ -405,15 +515,22 @@ int main(int argc, char** argv)
                 // As in netback: after a hang-up, read to the end of the stream first, so that
                 // netback's last message ("closing") is seen rather than only the hang-up.
                 const bool gone = control::peer_gone(static_cast<unsigned>(fds[0].revents));
+                // Whether netback may come back (it died or stopped): a reconnect can help. Not
+                // after it rejected this vif with an error message, nor after a bad message.
+                bool lost = false;
                 for (int reads = 0; reads < 4096; ++reads) {
                     auto r = reader.try_read(sock.get());
-                    if (r.st == control::message_reader::status::need_more) {
+                    if (r.st == control::message_reader::status::partial)
+                        continue;
+                    if (r.st == control::message_reader::status::would_block) {
                         if (!gone)
                             break;
                         continue;
                     }
                     if (r.st == control::message_reader::status::failed || !r.parsed.ok()) {
                         stop_reason = "netback gone: " + std::string(control::to_string(r.parsed.error));
+                        lost = r.st == control::message_reader::status::failed &&
+                               r.parsed.error != control::control_error::oversize;
                         failed = true;
                         break;
                     }
@@ -422,14 +539,29 @@ int main(int argc, char** argv)
                         (void)control::send_message(sock.get(), m, std::chrono::milliseconds(200));
                     if (!st.ok() || st.closed || session.state() == control::xenbus_state::closing) {
                         stop_reason = "netback closed the connection";
-                        if (session.peer_error())
-                            stop_reason += ": " + std::string(session.peer_error()->message());
+                        if (const auto& pe = session.peer_error(); !pe)
+                            lost = true;
+                        else if (pe->code == static_cast<std::uint16_t>(control::control_error::protocol_violation))
+                            stop_reason = "netback disconnected this vif for a data-path protocol violation: " +
+                                          std::string(pe->message());
+                        else
+                            stop_reason += ": " +
+                                           std::string(control::to_string(static_cast<control::control_error>(pe->code))) +
+                                           ": " + std::string(pe->message());
                         failed = true;
                         break;
                     }
                 }
                 if (stop_reason.empty() && gone) {
                     stop_reason = "netback hung up";
+                    lost = true;
+                    failed = true;
+                }
+                if (lost && o.reconnect_s != 0) {
+                    const std::string why = std::exchange(stop_reason, std::string());
+                    failed = false;
+                    if (reconnect(why))
+                        continue;
                     failed = true;
                 }
                 if (!stop_reason.empty())
@@ -494,15 +626,16 @@ int main(int argc, char** argv)
             for (const auto& m : session.close())
                 (void)control::send_message(sock.get(), m, std::chrono::milliseconds(500));
         }
-        vif->stop();
+        if (vif)
+            vif->stop();
         const auto end = steady::now();
 
         sink_stats sk;
         std::vector<flow_stats> flows;
         std::uint64_t sent = 0;
         tap_stats ts;
-        for (std::uint32_t q = 0; q < vif->queues() && tap_mode; ++q) {
-            const tap_stats s = static_cast<tap_port&>(vif->port(q)).stats();
+        for (std::uint32_t q = 0; q < nq() && tap_mode; ++q) {
+            const tap_stats s = static_cast<tap_port&>(port_at(q)).stats();
             ts.read_frames += s.read_frames;
             ts.read_bytes += s.read_bytes;
             ts.read_gso += s.read_gso;
@@ -512,8 +645,8 @@ int main(int argc, char** argv)
             ts.written_gso += s.written_gso;
             ts.write_errors += s.write_errors;
         }
-        for (std::uint32_t q = 0; q < vif->queues() && !tap_mode; ++q) {
-            const auto& tp = static_cast<traffic_port&>(vif->port(q));
+        for (std::uint32_t q = 0; q < nq() && !tap_mode; ++q) {
+            const auto& tp = static_cast<traffic_port&>(port_at(q));
             const sink_stats s = tp.stats();
             sent += tp.generated();
             sk.frames += s.frames;
@@ -536,8 +669,8 @@ int main(int argc, char** argv)
         // Rates over the time frames actually flowed: from the first test frame sent (after the
         // wait for the peer) to the last one answered, and from the first received to the last.
         auto tx_start = end;
-        for (std::uint32_t q = 0; q < vif->queues() && !tap_mode; ++q)
-            if (auto s = static_cast<traffic_port&>(vif->port(q)).started_at(); s > xnv::nanos::zero())
+        for (std::uint32_t q = 0; q < nq() && !tap_mode; ++q)
+            if (auto s = static_cast<traffic_port&>(port_at(q)).started_at(); s > xnv::nanos::zero())
                 tx_start = std::min(tx_start, steady::time_point(std::chrono::duration_cast<steady::duration>(s)));
         const double tx_s = std::max(0.0, std::chrono::duration<double>((tx_end ? *tx_end : end) - tx_start).count());
         const double rx_s = std::chrono::duration<double>(last_rx_progress - first_rx).count();
@@ -616,8 +749,11 @@ int main(int argc, char** argv)
             .field("untracked", sk.untracked)
             .field("rx_drops", t.rx_drops)
             .field("lro_frames", sk.lro_frames)
-            .field("lro_merged", vif->lro_merged())
+            .field("lro_merged", carried_lro + (vif ? vif->lro_merged() : 0))
             .field("grant_end_retries", t.end_retries)
+            .field("netback_losses", netback_losses)
+            .field("reconnects", reconnects)
+            .field("grants_held_at_teardown", grants_held_at_teardown)
             .field("clean", clean);
         const std::uint64_t ntf = t.tx_notify.sent + t.rx_notify.sent;
         j.key("notifications")

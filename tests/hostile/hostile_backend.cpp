@@ -210,3 +210,38 @@ TEST_CASE("hostile backend: an event storm with nothing published changes nothin
     CHECK(s.req_prod(false) == ring_slots); // nothing consumed, nothing reposted
     s.expect_every_grant_ended();
 }
+
+TEST_CASE("a backend that dies holding a pin: release_ports hands the ports back, the pinned grant is counted, "
+          "every other grant is ended")
+{
+    scripted_back s(frames);
+    s.vif->start();
+    // The RX buffers are posted at once; a backend pins the first one (as netback does for the
+    // length of a grant copy) and never lets go: a killed process leaves its pin in the entry.
+    REQUIRE(scripted_back::wait([&] { return s.req_prod(false) > 0 && s.req_prod(true) > 0; }));
+    const control::grant_area& rx = s.plan.queues[0].rx_grants;
+    mem::grant_copier copier(std::span<std::byte>(s.region.data() + rx.offset, rx.bytes()), geometry_of(rx),
+                             backend_domain);
+    mem::grant_mapping pin = copier.try_map(s.rx_req(0).gref, mem::grant_access::read_write);
+    REQUIRE(pin.ok());
+
+    frame_port* const before = &s.vif->port(0);
+    std::vector<std::unique_ptr<frame_port>> ports = s.vif->release_ports();
+    REQUIRE(ports.size() == 1);
+    CHECK(ports[0].get() == before);
+    CHECK(s.vif->grants_held() == 1);
+    // Every grant but the pinned one was ended.
+    std::uint32_t still = 0;
+    for (const control::grant_area& a : {s.plan.queues[0].tx_grants, rx})
+        for (std::uint32_t r = 0; r < a.refs; ++r) {
+            const std::uint32_t h = std::atomic_ref<std::uint32_t>(
+                                        *reinterpret_cast<std::uint32_t*>(s.region.data() + a.offset + std::size_t{r} * 16))
+                                        .load(std::memory_order_acquire);
+            still += (mem::header_flags(h) & mem::gtf::permit_access) != 0 ? 1u : 0u;
+        }
+    CHECK(still == 1);
+    // A fresh vif carries on with the same port (netfront's reconnect).
+    netfront_vif next(params_for(mac_a), netfront_config{}, std::move(ports));
+    CHECK(&next.port(0) == before);
+    CHECK(next.grants_held() == 0);
+}

@@ -151,6 +151,16 @@ TEST_CASE("parse: every message type round-trips through encode")
         CHECK(e.code == static_cast<std::uint16_t>(control_error::too_many_queues));
         CHECK(e.message() == "17 queues");
     }
+    SUBCASE("error: the data-path protocol violation that netback disconnects a vif for")
+    {
+        auto r = parse(encoded(error_msg::make(control_error::protocol_violation, "tx: req_prod beyond the ring")), {});
+        REQUIRE(r.ok());
+        const auto& e = std::get<error_msg>(r.msg);
+        CHECK(e.code == 70);
+        CHECK(static_cast<control_error>(e.code) == control_error::protocol_violation);
+        CHECK(to_string(control_error::protocol_violation) == "data-path protocol violation");
+        CHECK(e.message() == "tx: req_prod beyond the ring");
+    }
 }
 
 TEST_CASE("error_msg::make cuts long text and masks unprintable bytes")
@@ -496,14 +506,14 @@ TEST_CASE("parse: arbitrary prefixes of valid frames never crash and never leak"
 TEST_CASE("every control error has a distinct description")
 {
     std::vector<std::string_view> seen;
-    for (int e = 0; e <= 64; ++e) {
+    for (int e = 0; e <= 80; ++e) {
         const auto text = to_string(static_cast<control_error>(e));
         if (text == "unknown control error")
             continue;
         CHECK(std::find(seen.begin(), seen.end(), text) == seen.end());
         seen.push_back(text);
     }
-    CHECK(seen.size() == 46); // every enumerator
+    CHECK(seen.size() == 47); // every enumerator
 }
 
 TEST_CASE("fd_list: a moved-from list is empty, an assigned-to list closes what it held")

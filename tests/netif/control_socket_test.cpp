@@ -251,6 +251,58 @@ TEST_CASE("reader: frames arrive whole however the stream splits them")
     CHECK(r.idle());
 }
 
+TEST_CASE("reader: would_block (nothing to read now) and partial (part of a frame read) are told apart")
+{
+    using st = message_reader::status;
+    socket_pair s;
+    message_reader r;
+    const auto f = encoded(hello_msg{}); // 8-byte header and a 4-byte body
+    REQUIRE(f.size() == header_bytes + 4);
+    SUBCASE("an empty socket would block and nothing is buffered")
+    {
+        CHECK(r.try_read(s.b.get()).st == st::would_block);
+        CHECK(r.idle());
+    }
+    SUBCASE("a whole frame queued: the header read is partial, the next call completes it without waiting")
+    {
+        send_raw(s.a.get(), f, 0);
+        CHECK(r.try_read(s.b.get()).st == st::partial);
+        CHECK_FALSE(r.idle());
+        auto c = r.try_read(s.b.get());
+        CHECK(c.st == st::complete);
+        CHECK(c.parsed.ok());
+        CHECK(r.idle());
+        CHECK(r.try_read(s.b.get()).st == st::would_block);
+    }
+    SUBCASE("part of the header: partial, then would_block keeping the part, then the rest completes it")
+    {
+        send_raw(s.a.get(), std::vector<std::byte>(f.begin(), f.begin() + 3), 0);
+        CHECK(r.try_read(s.b.get()).st == st::partial);
+        CHECK(r.try_read(s.b.get()).st == st::would_block);
+        CHECK_FALSE(r.idle());
+        send_raw(s.a.get(), std::vector<std::byte>(f.begin() + 3, f.end()), 0);
+        CHECK(r.try_read(s.b.get()).st == st::partial); // the header's remaining 5 bytes
+        auto c = r.try_read(s.b.get());
+        REQUIRE(c.st == st::complete);
+        CHECK(type_of(c.parsed.msg) == message_type::hello);
+        CHECK(r.idle());
+    }
+    SUBCASE("descriptors that came with a partial frame count as buffered")
+    {
+        const auto before = open_fd_count();
+        send_raw(s.a.get(), std::vector<std::byte>(f.begin(), f.begin() + 2), 1);
+        CHECK(r.try_read(s.b.get()).st == st::partial);
+        CHECK(open_fd_count() == before + 1);
+        CHECK(r.try_read(s.b.get()).st == st::would_block);
+        CHECK_FALSE(r.idle());
+        send_raw(s.a.get(), std::vector<std::byte>(f.begin() + 2, f.end()), 0);
+        auto c = receive_message(s.b.get(), r, std::chrono::seconds(2));
+        CHECK(c.error == control_error::unexpected_fds); // a hello carries none: closed
+        CHECK(open_fd_count() == before);
+        CHECK(r.idle());
+    }
+}
+
 TEST_CASE("reader: descriptors stay with the message they were sent with")
 {
     const auto before = open_fd_count();
