@@ -79,7 +79,13 @@ done
 grep -q "attached as switch port" "$WORK/netback.log" || fail "netback did not attach the uplink"
 ip -n "$NSU" link show xnvup0 >/dev/null 2>&1 || fail "the uplink TAP is not in $NSU"
 
-"$NETFRONT" --socket "$SOCK" --mode tap --tap-name xnv0 --tap-netns "$NSA" --mac 02:00:00:00:00:01 \
+# --no-lro: netfront's LRO hands a lone held segment up at the end of a poll marked only
+# data_validated, which a TAP write cannot express (tun ignores DATA_VALID), so a segment whose
+# checksum the sender left blank reaches the stack unchecksummed and is dropped. A TCP
+# retransmission usually arrives alone, so it is dropped every time and the transfer stalls;
+# the uplink's vif_full drops make such retransmissions common here. This test is about the
+# uplink, so it runs netfront without LRO (tap_e2e covers LRO).
+"$NETFRONT" --socket "$SOCK" --mode tap --tap-name xnv0 --tap-netns "$NSA" --mac 02:00:00:00:00:01 --no-lro \
     --quiet --json "$WORK/front.json" >"$WORK/front.log" 2>&1 &
 FPID=$!
 PIDS+=($FPID)
