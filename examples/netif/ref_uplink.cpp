@@ -46,7 +46,10 @@ uplink_tap::uplink_tap(const uplink_config& cfg) : netns_(cfg.netns)
         throw std::system_error(errno, std::generic_category(), "uplink: eventfd");
 }
 
-uplink_tap::~uplink_tap() { stop(); }
+uplink_tap::~uplink_tap()
+{
+    stop();
+}
 
 void uplink_tap::start(sink s)
 {

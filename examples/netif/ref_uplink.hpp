@@ -37,9 +37,9 @@ namespace xnv::example {
 
 /// What to create. Thread safety: plain data.
 struct uplink_config {
-    std::string name;        ///< interface name, 1..15 characters
-    std::string netns;       ///< named network namespace; empty: netback's own
-    mac_bytes mac{};         ///< the interface's MAC (all zero: the kernel's random one)
+    std::string name;  ///< interface name, 1..15 characters
+    std::string netns; ///< named network namespace; empty: netback's own
+    mac_bytes mac{};   ///< the interface's MAC (all zero: the kernel's random one)
     std::uint32_t mtu = 1500;
     tap_offloads offloads{}; ///< what the kernel may hand over (TUNSETOFFLOAD)
 };
@@ -56,18 +56,18 @@ struct uplink_verdict {
 struct uplink_stats {
     std::string name;
     std::string netns;
-    std::uint64_t read_frames = 0;     ///< frames read from the TAP and switched
+    std::uint64_t read_frames = 0; ///< frames read from the TAP and switched
     std::uint64_t read_bytes = 0;
-    std::uint64_t read_gso = 0;        ///< TSO super-frames among them
-    std::uint64_t read_dropped = 0;    ///< frames netif cannot carry (UDP fragmentation offload, over 65535 bytes)
-    std::uint64_t to_vifs = 0;         ///< copies queued in vif backlogs (a flooded frame counts once per vif)
-    std::uint64_t vif_full = 0;        ///< copies dropped because a vif's backlog was full
-    std::uint64_t no_destination = 0;  ///< frames no vif took (none connected, or all full)
-    std::uint64_t hairpin = 0;         ///< frames to a MAC learned on the uplink itself
-    std::uint64_t written_frames = 0;  ///< frames from vifs written to the TAP
+    std::uint64_t read_gso = 0;       ///< TSO super-frames among them
+    std::uint64_t read_dropped = 0;   ///< frames netif cannot carry (UDP fragmentation offload, over 65535 bytes)
+    std::uint64_t to_vifs = 0;        ///< copies queued in vif backlogs (a flooded frame counts once per vif)
+    std::uint64_t vif_full = 0;       ///< copies dropped because a vif's backlog was full
+    std::uint64_t no_destination = 0; ///< frames no vif took (none connected, or all full)
+    std::uint64_t hairpin = 0;        ///< frames to a MAC learned on the uplink itself
+    std::uint64_t written_frames = 0; ///< frames from vifs written to the TAP
     std::uint64_t written_bytes = 0;
-    std::uint64_t written_gso = 0;     ///< GSO super-frames among them
-    std::uint64_t write_errors = 0;    ///< frames the kernel refused
+    std::uint64_t written_gso = 0;  ///< GSO super-frames among them
+    std::uint64_t write_errors = 0; ///< frames the kernel refused
 };
 
 /// The uplink TAP and its reader thread.
@@ -115,8 +115,8 @@ private:
     // Written by the reader thread only (relaxed load + store suffices); the "written" ones by
     // every worker's TX tasklets at once, so those are read-modify-writes.
     struct counters {
-        std::atomic<std::uint64_t> read_frames{0}, read_bytes{0}, read_gso{0}, read_dropped{0}, to_vifs{0},
-            vif_full{0}, no_destination{0}, hairpin{0};
+        std::atomic<std::uint64_t> read_frames{0}, read_bytes{0}, read_gso{0}, read_dropped{0}, to_vifs{0}, vif_full{0},
+            no_destination{0}, hairpin{0};
         std::atomic<std::uint64_t> written_frames{0}, written_bytes{0}, written_gso{0}, write_errors{0};
     };
     std::unique_ptr<counters> c_ = std::make_unique<counters>();
