@@ -103,6 +103,14 @@ std::uint32_t flow_hash(const std::byte* h, std::uint32_t len, std::uint32_t sen
     return mix(0xA5A5A5A5ULL ^ sender_gid);
 }
 
+// The checksum flags a receiving guest sees for a frame sent with these transmit flags.
+std::uint16_t rx_flags_of(std::uint16_t tx_flags) noexcept
+{
+    return static_cast<std::uint16_t>(
+        ((tx_flags & netif::txf::csum_blank) != 0 ? netif::rxf::csum_blank | netif::rxf::data_validated : 0) |
+        ((tx_flags & netif::txf::data_validated) != 0 ? netif::rxf::data_validated : 0));
+}
+
 // A small test-and-test-and-set lock for the MAC table: held for one hash probe.
 class spin_lock {
 public:
@@ -286,6 +294,13 @@ struct netback_engine::impl {
 
     std::uint64_t vifs_connected = 0;
     std::uint64_t vifs_removed = 0;
+
+    // The uplink port (netback_engine::attach_uplink). Set before any vif exists and kept until
+    // the engine goes, so TX tasklets use it without a port_slot: it cannot leave under them.
+    // Its switch port number is max_vifs, one past every vif slot.
+    [[nodiscard]] std::uint32_t uplink_port() const noexcept { return cfg.max_vifs; }
+    uplink_verdict from_uplink(std::span<const std::byte> frame, const frame_meta& m) noexcept;
+    std::unique_ptr<uplink_tap> uplink;
 };
 
 /// One queue of a vif: its rings, grant copiers, event channels, RX backlog and tasklet pair.
@@ -334,6 +349,7 @@ struct nb_queue {
     std::uint32_t flow = 0;
     bool delivered_any = false;
     switch_cache cache;
+    std::unique_ptr<std::byte[]> uplink_buf; // a whole frame bound for the uplink (only with one)
 
     // The event thread's view of each event channel, for the spurious-kick back-off: the peer's
     // request producer indices when the channel last fired, and the back-off state. Touched by
@@ -402,12 +418,14 @@ nb_queue::nb_queue(netback_engine::impl& e, nb_vif& v, std::uint32_t idx, contro
       }()),
       tx_note(tx_ring, out[0], runtime_policy(e.cfg.coalesce), tx_nc),
       rx_note(rx_ring, out[split ? 1 : 0], runtime_policy(e.cfg.coalesce), rx_nc),
-      backlog(e.cfg.rx_queue_bytes, e.cfg.max_vifs * control::max_queues), dests(e.cfg.max_vifs),
+      backlog(e.cfg.rx_queue_bytes, e.cfg.max_vifs * control::max_queues), dests(e.cfg.max_vifs + 1),
       kick_st{kick_state{notify::spurious_backoff(e.cfg.kick_backoff)},
               kick_state{notify::spurious_backoff(e.cfg.kick_backoff)}},
       tx_t(e.sched.worker(0), queue_kind::tx, [this](std::uint32_t b) noexcept { return tx_run(b); }),
       rx_t(e.sched.worker(0), queue_kind::rx, [this](std::uint32_t b) noexcept { return rx_run(b); })
 {
+    if (e.uplink)
+        uplink_buf = std::make_unique<std::byte[]>(netif::max_tx_size);
 }
 
 // ------------------------------------------------------------------------------------ TX
@@ -455,11 +473,15 @@ bool nb_queue::decide(std::uint64_t now) noexcept
         for (std::uint32_t s = 0; s < eng->cfg.max_vifs; ++s)
             if (s != vif->slot && eng->ports[s].open.load(std::memory_order_relaxed))
                 dests[ndest++] = dest_ref{s, eng->ports[s].gen.load(std::memory_order_relaxed)};
+        if (eng->uplink)
+            dests[ndest++] = dest_ref{eng->uplink_port(), 0};
         return false;
     }
-    if (d.port == vif->slot || d.port >= eng->cfg.max_vifs)
+    if (d.port == vif->slot || d.port > eng->uplink_port() || (d.port == eng->uplink_port() && !eng->uplink))
         return true;
-    dests[0] = dest_ref{d.port, eng->ports[d.port].gen.load(std::memory_order_relaxed)};
+    dests[0] = dest_ref{d.port, d.port == eng->uplink_port()
+                                    ? 0
+                                    : eng->ports[d.port].gen.load(std::memory_order_relaxed)};
     ndest = 1;
     cache = switch_cache{src, dst, dests[0], now + 1'000'000, true};
     return false;
@@ -468,15 +490,23 @@ bool nb_queue::decide(std::uint64_t now) noexcept
 // Copy the held frame into the backlog of each destination not yet served.
 nb_queue::step nb_queue::deliver(std::uint64_t now) noexcept
 {
-    const backlog_meta meta{pkt.total,
-                            static_cast<std::uint16_t>(
-                                ((pkt.flags & netif::txf::csum_blank) != 0
-                                     ? netif::rxf::csum_blank | netif::rxf::data_validated
-                                     : 0) |
-                                ((pkt.flags & netif::txf::data_validated) != 0 ? netif::rxf::data_validated : 0)),
-                            pkt.gso.type, pkt.gso.size, now};
+    const backlog_meta meta{pkt.total, rx_flags_of(pkt.flags), pkt.gso.type, pkt.gso.size, now};
     while (next_dest < ndest) {
         const dest_ref d = dests[next_dest];
+        if (d.slot == eng->uplink_port()) {
+            // To the uplink: copied once into this queue's scratch (so the virtio_net_hdr is
+            // derived from the same bytes the kernel gets), then one non-blocking write. A
+            // refused write is the uplink's write_errors; the frame counts as delivered.
+            if (!copy_frame(std::span<std::byte>(uplink_buf.get(), pkt.total)))
+                return step::bad_grant;
+            frame_meta m;
+            m.csum_flags = meta.flags;
+            m.gso = pkt.gso;
+            (void)eng->uplink->write(std::span<const std::byte>(uplink_buf.get(), pkt.total), m);
+            delivered_any = true;
+            ++next_dest;
+            continue;
+        }
         port_slot& port = eng->ports[d.slot];
         nb_vif* dv = port.acquire(d.gen);
         if (dv == nullptr || dv->failed.load(std::memory_order_relaxed)) {
@@ -1003,6 +1033,8 @@ netback_engine::~netback_engine()
 {
     if (!p_)
         return;
+    if (p_->uplink)
+        p_->uplink->stop(); // no more frames from the kernel; TX tasklets may still write until their vif goes
     for (std::uint32_t s = 0; s < p_->cfg.max_vifs; ++s)
         if (p_->vifs[s])
             (void)remove_vif(s, "netback shutting down");
@@ -1185,7 +1217,77 @@ nb_snapshot netback_engine::snapshot() const
     e.mac_lock.lock();
     s.sw = e.macs.counters();
     e.mac_lock.unlock();
+    if (e.uplink)
+        s.uplink = e.uplink->stats();
     return s;
+}
+
+// ------------------------------------------------------------------------------------ uplink
+
+void netback_engine::attach_uplink(std::unique_ptr<uplink_tap> up)
+{
+    impl& e = *p_;
+    if (!up)
+        throw std::logic_error("netback: attach_uplink needs an uplink");
+    if (e.uplink)
+        throw std::logic_error("netback: an uplink is attached already");
+    if (e.vifs_connected != 0)
+        throw std::logic_error("netback: the uplink must be attached before any vif");
+    e.uplink = std::move(up);
+    e.uplink->start([&e](std::span<const std::byte> f, const frame_meta& m) noexcept { return e.from_uplink(f, m); });
+}
+
+// A frame the uplink's reader thread read from the kernel: learn its source on the uplink port,
+// then queue it in the backlog of each destination vif (all of them for a flood). A full
+// backlog drops the frame for that vif: the reader never waits for a guest, and holding the
+// frame would stall every other vif's traffic from the uplink behind it. Vifs are reached
+// through port_slot::acquire (P1-P3), so one leaving meanwhile is skipped, never touched freed.
+uplink_verdict netback_engine::impl::from_uplink(std::span<const std::byte> f, const frame_meta& m) noexcept
+{
+    uplink_verdict v;
+    const std::uint64_t now = now_ns();
+    const mac_addr dst = mac_addr::from(f.first(6));
+    const mac_addr src = mac_addr::from(f.subspan(6, 6));
+    mac_lock.lock();
+    const forward_decision d = macs.forward(src, dst, uplink_port(), nanos(static_cast<nanos::rep>(now)));
+    mac_lock.unlock();
+    if (!d.flooded() && d.port == uplink_port()) {
+        v.hairpin = true;
+        return v;
+    }
+    const backlog_meta meta{static_cast<std::uint32_t>(f.size()), rx_flags_of(m.csum_flags), m.gso.type, m.gso.size,
+                            now};
+    // The uplink's own waiter id: one past every vif queue's (it never registers as a waiter).
+    const std::uint32_t flow = flow_hash(f.data(), static_cast<std::uint32_t>(std::min<std::size_t>(f.size(), header_copy_bytes)),
+                                         cfg.max_vifs * control::max_queues);
+    auto to = [&](std::uint32_t slot) noexcept {
+        port_slot& p = ports[slot];
+        nb_vif* dv = p.acquire(0, true);
+        if (dv == nullptr)
+            return;
+        if (!dv->failed.load(std::memory_order_relaxed)) {
+            nb_queue& dq = *dv->queues[flow % dv->queues.size()];
+            const enqueue_status st = dq.backlog.try_enqueue(meta, [&](std::span<std::byte> b) noexcept {
+                std::memcpy(b.data(), f.data(), b.size());
+                return true;
+            });
+            if (st == enqueue_status::queued) {
+                dq.rx_t.schedule();
+                ++v.delivered;
+            } else if (st == enqueue_status::no_room) {
+                ++v.full;
+            }
+        }
+        p.release();
+    };
+    if (d.flooded()) {
+        for (std::uint32_t s = 0; s < cfg.max_vifs; ++s)
+            if (ports[s].open.load(std::memory_order_relaxed))
+                to(s);
+    } else if (d.port < cfg.max_vifs) {
+        to(d.port);
+    }
+    return v;
 }
 
 } // namespace xnv::example

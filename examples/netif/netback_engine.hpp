@@ -12,6 +12,7 @@
 #include "l2switch.hpp"
 #include "ref_format.hpp"
 #include "ref_policy.hpp"
+#include "ref_uplink.hpp"
 
 #include <xnv/notify/backoff.hpp>
 #include <xnv/notify/counters.hpp>
@@ -22,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -116,6 +118,7 @@ struct nb_snapshot {
     std::uint64_t vifs_connected = 0; ///< ever
     std::uint64_t vifs_removed = 0;
     switch_counters sw{};
+    std::optional<uplink_stats> uplink; ///< when an uplink TAP is attached
 };
 
 /// Thread safety: every member is called from one control thread (the program's main loop);
@@ -135,6 +138,14 @@ public:
     /// @throws std::runtime_error when every switch port is taken (the caller refuses the
     ///         netfront), std::invalid_argument if the layout does not fit the region
     std::uint32_t add_vif(control::back_connection&& conn, std::string name);
+
+    /// Attach an uplink TAP as one more switch port (port number `config().max_vifs`, beyond
+    /// every vif's): frames read from it are switched to the vifs, frames from vifs to a MAC
+    /// learned on it, and flooded ones, are written to it. Starts its reader thread; the engine
+    /// owns it from here on and stops it before the vifs go.
+    /// @pre no vif was added yet (their queues size their scratch space by it), none attached
+    /// @throws std::logic_error when the precondition does not hold
+    void attach_uplink(std::unique_ptr<uplink_tap> up);
 
     /// Tear a vif down: stop its tasklets, free its memory, forget its MACs. Other vifs carry
     /// on. Returns its final counters. Unknown ids return an empty record.

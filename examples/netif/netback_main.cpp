@@ -11,7 +11,9 @@
 #include "netback_engine.hpp"
 #include "ref_format.hpp"
 #include "ref_program.hpp"
+#include "ref_uplink.hpp"
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <exception>
@@ -19,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <sys/epoll.h>
@@ -57,6 +60,10 @@ struct options {
     std::string json;
     bool quiet = false;
     bool any_user = false;
+    std::string uplink_tap;
+    std::string uplink_netns;
+    std::optional<std::uint32_t> uplink_mtu;
+    std::string uplink_mac;
 };
 
 cli make_cli(options& o)
@@ -92,7 +99,19 @@ cli make_cli(options& o)
         .flag("--exit-when-idle", o.exit_when_idle, "stop once every vif that connected has left")
         .text("--json", o.json, {}, "also write the JSON summary to this file")
         .flag("--quiet", o.quiet, "no status line")
-        .flag("--any-user", o.any_user, "serve netfronts of other users too");
+        .flag("--any-user", o.any_user, "serve netfronts of other users too")
+        .text("--uplink-tap", o.uplink_tap, {}, "attach a TAP interface of this name to the switch as its uplink port")
+        .text("--uplink-netns", o.uplink_netns, {}, "create the uplink TAP in this named network namespace")
+        .custom("--uplink-mtu", "N", "the uplink TAP's MTU (68..65521, default 1500)",
+                [&o](const std::string& flag, std::string_view v) {
+                    std::uint32_t x = 0;
+                    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+                    if (ec != std::errc{} || p != v.data() + v.size() || x < 68 || x > control::max_mtu)
+                        throw cli_error(flag + " expects an integer in 68.." + std::to_string(control::max_mtu) +
+                                        ", got '" + std::string(v) + "'");
+                    o.uplink_mtu = x;
+                })
+        .text("--uplink-mac", o.uplink_mac, {}, "the uplink TAP's MAC (default: the kernel's random one)");
     return c;
 }
 
@@ -195,6 +214,31 @@ void json_vif(json_writer& j, const nb_vif_stats& v)
     j.end_array().end_object();
 }
 
+void json_uplink(json_writer& j, const uplink_stats& u, double seconds)
+{
+    const rate in = rate_of(u.read_frames, u.read_bytes, seconds);
+    const rate out = rate_of(u.written_frames, u.written_bytes, seconds);
+    j.key("uplink")
+        .begin_object()
+        .field("name", u.name)
+        .field("netns", u.netns)
+        .field("read_frames", u.read_frames)
+        .field("read_bytes", u.read_bytes)
+        .field("read_gso", u.read_gso)
+        .field("read_dropped", u.read_dropped)
+        .field("to_vifs", u.to_vifs)
+        .field("vif_full", u.vif_full)
+        .field("no_destination", u.no_destination)
+        .field("hairpin", u.hairpin)
+        .field("written_frames", u.written_frames)
+        .field("written_bytes", u.written_bytes)
+        .field("written_gso", u.written_gso)
+        .field("write_errors", u.write_errors)
+        .field("in_gbps", in.gbps)
+        .field("out_gbps", out.gbps)
+        .end_object();
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -234,6 +278,10 @@ int main(int argc, char** argv)
         offer.mtu = static_cast<std::uint32_t>(o.mtu);
         if (!offer.sg && offer.mtu > control::max_mtu_without_sg)
             offer.mtu = control::max_mtu_without_sg;
+        if (o.uplink_tap.empty() && (!o.uplink_netns.empty() || o.uplink_mtu || !o.uplink_mac.empty()))
+            throw cli_error("--uplink-netns, --uplink-mtu and --uplink-mac apply only with --uplink-tap");
+        if (!o.uplink_mac.empty())
+            (void)parse_mac(o.uplink_mac);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "xnv-netback: error: %s\n", e.what());
         return 2;
@@ -244,6 +292,21 @@ int main(int argc, char** argv)
         // so SIGINT/SIGTERM reach only this loop.
         auto sigfd = termination_signals();
         control::socket_address where = control::socket_address::parse(o.socket);
+        // The uplink TAP first: a refusal (privileges, /dev/net/tun, the namespace) stops
+        // netback before it listens. Its descriptor closes on every way out (the engine owns it
+        // once attached), and with it the interface goes.
+        std::unique_ptr<uplink_tap> uplink;
+        if (!o.uplink_tap.empty()) {
+            uplink_config uc;
+            uc.name = o.uplink_tap;
+            uc.netns = o.uplink_netns;
+            if (!o.uplink_mac.empty())
+                uc.mac = parse_mac(o.uplink_mac);
+            uc.mtu = o.uplink_mtu.value_or(1500);
+            // What the kernel may hand over is what a vif may be sent: TSO needs SG and GSO.
+            uc.offloads = tap_offloads{true, offer.sg && offer.gso_tcpv4, offer.sg && offer.gso_tcpv6};
+            uplink = std::make_unique<uplink_tap>(uc);
+        }
         // The configuration was range-checked above; what is left to refuse here (a CPU this
         // process may not run on) is still the user's argument: exit status 2.
         std::unique_ptr<netback_engine> engine_owner;
@@ -254,6 +317,12 @@ int main(int argc, char** argv)
             return 2;
         }
         netback_engine& engine = *engine_owner;
+        if (uplink) {
+            const std::string what = "uplink TAP " + uplink->name() +
+                                     (o.uplink_netns.empty() ? "" : " in network namespace " + o.uplink_netns);
+            engine.attach_uplink(std::move(uplink));
+            log(what + " attached as switch port " + std::to_string(cfg.max_vifs));
+        }
         control::listener lst = control::listener::open(
             where, o.any_user ? control::peer_policy::any_user : control::peer_policy::same_user);
         auto tick = periodic_timer(netback_engine::tick_interval());
@@ -387,6 +456,7 @@ int main(int argc, char** argv)
         };
         std::map<std::uint32_t, prev_vif> prev;
         std::vector<xnv::worker_stats> prev_workers(cfg.workers);
+        uplink_stats prev_uplink;
         auto prev_time = steady::now();
         auto next_status = steady::now() + std::chrono::seconds(1);
 
@@ -415,6 +485,17 @@ int main(int argc, char** argv)
                 next[v.id] = prev_vif{v.connected_s, t};
             }
             prev = std::move(next);
+            if (snap.uplink) {
+                const uplink_stats& u = *snap.uplink;
+                const rate in = rate_of(u.read_frames - prev_uplink.read_frames, u.read_bytes - prev_uplink.read_bytes, dt);
+                const rate out = rate_of(u.written_frames - prev_uplink.written_frames,
+                                         u.written_bytes - prev_uplink.written_bytes, dt);
+                line += " | uplink " + u.name + " in " + fixed(in.mpps, 3) + " Mpps " + fixed(in.gbps, 2) + " Gb/s out " +
+                        fixed(out.mpps, 3) + " Mpps " + fixed(out.gbps, 2) + " Gb/s drops vif_full=" +
+                        std::to_string(u.vif_full) + ",no_destination=" + std::to_string(u.no_destination) +
+                        ",unsupported=" + std::to_string(u.read_dropped) + ",write_errors=" + std::to_string(u.write_errors);
+                prev_uplink = u;
+            }
             line += " | busy";
             for (std::size_t w = 0; w < snap.workers.size(); ++w) {
                 const double busy = static_cast<double>(snap.workers[w].busy_ns - prev_workers[w].busy_ns) / 1e9;
@@ -554,6 +635,8 @@ int main(int argc, char** argv)
             .field("unicast", snap.sw.unicast)
             .field("hairpin", snap.sw.hairpin)
             .end_object();
+        if (snap.uplink)
+            json_uplink(j, *snap.uplink, active);
         j.field("vifs_not_listed", closed_dropped);
         j.key("vifs").begin_array();
         for (const auto& v : closed)

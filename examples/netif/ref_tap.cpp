@@ -3,6 +3,8 @@
 
 #include <xnv/wire/netif.hpp>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -43,12 +45,12 @@ std::string errno_text(int e) { return std::strerror(e); }
 // (also when the constructor of tap_device throws). setns() changes only the calling thread.
 class netns_guard {
 public:
-    explicit netns_guard(const std::string& name)
+    netns_guard(const std::string& name, const std::string& option)
     {
         if (name.empty())
             return;
         if (name.find('/') != std::string::npos || name == "." || name == "..")
-            throw std::runtime_error("--tap-netns: '" + name + "' is not a namespace name");
+            throw std::runtime_error(option + ": '" + name + "' is not a namespace name");
         back_.reset(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC));
         if (!back_)
             fail("open /proc/self/ns/net", errno);
@@ -94,16 +96,16 @@ std::uint16_t be16(const std::byte* p) noexcept
 tap_device::tap_device(const tap_config& cfg)
 {
     if (cfg.name.size() >= IFNAMSIZ)
-        throw std::runtime_error("--tap-name: '" + cfg.name + "' is longer than " + std::to_string(IFNAMSIZ - 1) +
+        throw std::runtime_error(cfg.options.name + ": '" + cfg.name + "' is longer than " + std::to_string(IFNAMSIZ - 1) +
                                  " characters");
     if (cfg.queues == 0)
         throw std::runtime_error("a TAP device needs at least one queue");
     if (cfg.mtu < 68 || cfg.mtu > 65521)
-        throw std::runtime_error("--tap-mtu must be in 68..65521, got " + std::to_string(cfg.mtu));
+        throw std::runtime_error(cfg.options.mtu + " must be in 68..65521, got " + std::to_string(cfg.mtu));
     if (::access("/dev/net/tun", F_OK) != 0)
         throw std::runtime_error("/dev/net/tun is missing: the kernel's tun driver is needed for TAP mode "
                                  "(modprobe tun, or create the node: mknod /dev/net/tun c 10 200)");
-    netns_guard in_ns(cfg.netns);
+    netns_guard in_ns(cfg.netns, cfg.options.netns);
     for (std::uint32_t q = 0; q < cfg.queues; ++q) {
         mem::unique_fd fd{::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC)};
         if (!fd)
@@ -292,7 +294,39 @@ void encode_vnet(const vnet_header& h, std::span<std::byte, vnet_header_bytes> r
     put(8, h.csum_offset);
 }
 
-tap_port::tap_port(mem::unique_fd fd) : fd_(std::move(fd)), buf_(vnet_header_bytes + netif::max_tx_size + 1) {}
+vnet_read read_vnet_frame(int fd, std::span<std::byte> buf) noexcept
+{
+    vnet_read r;
+    const ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0)
+        return r; // EAGAIN (nothing waiting) or the device went away: poll says more
+    const auto got = static_cast<std::size_t>(n);
+    // Too short to be Ethernet, or larger than netif's 65535-byte limit (a TSO frame beyond it:
+    // the interface's gso_max_size should be lowered).
+    if (got <= vnet_header_bytes + 14 || got > vnet_header_bytes + netif::max_tx_size) {
+        r.st = vnet_read::status::dropped;
+        return r;
+    }
+    const vnet_header h = decode_vnet(std::span<const std::byte, vnet_header_bytes>(buf.data(), vnet_header_bytes));
+    r.st = vnet_to_netif(h, r.meta) ? vnet_read::status::frame : vnet_read::status::dropped;
+    r.frame_bytes = got - vnet_header_bytes;
+    return r;
+}
+
+vnet_write write_vnet_frame(int fd, std::span<const std::byte> frame, const frame_meta& meta) noexcept
+{
+    const vnet_header h = netif_to_vnet(frame, meta);
+    std::array<std::byte, vnet_header_bytes> raw{};
+    encode_vnet(h, raw);
+    std::array<iovec, 2> iov{iovec{raw.data(), raw.size()},
+                             iovec{const_cast<std::byte*>(frame.data()), frame.size()}};
+    const ssize_t n = ::writev(fd, iov.data(), 2);
+    if (n < 0 || static_cast<std::size_t>(n) != raw.size() + frame.size())
+        return vnet_write::refused;
+    return h.gso_type != VIRTIO_NET_HDR_GSO_NONE ? vnet_write::written_gso : vnet_write::written;
+}
+
+tap_port::tap_port(mem::unique_fd fd) : fd_(std::move(fd)), buf_(vnet_read_buffer_bytes) {}
 
 namespace {
 void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept
@@ -305,17 +339,15 @@ void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept
 bool tap_port::fill() noexcept
 {
     while (len_ == 0) {
-        const ssize_t n = ::read(fd_.get(), buf_.data(), buf_.size());
-        if (n < 0)
-            return false; // EAGAIN (nothing waiting) or the device went away: poll says more
-        const auto got = static_cast<std::size_t>(n);
-        if (got <= vnet_header_bytes + 14 || got > vnet_header_bytes + netif::max_tx_size) {
-            // Too short to be Ethernet, or larger than netif's 65535-byte limit (a TSO frame
-            // beyond it: the interface's gso_max_size should be lowered).
+        const vnet_read r = read_vnet_frame(fd_.get(), buf_);
+        if (r.st == vnet_read::status::none)
+            return false;
+        if (r.st == vnet_read::status::dropped) {
             bump(c_.read_dropped);
             continue;
         }
-        len_ = got;
+        len_ = r.frame_bytes;
+        meta_ = r.meta;
     }
     return true;
 }
@@ -328,13 +360,13 @@ nanos tap_port::next_due(nanos)
 std::size_t tap_port::next_frame(std::span<std::byte> buf, frame_meta& meta, nanos)
 {
     while (fill()) {
-        const std::size_t frame = len_ - vnet_header_bytes;
+        const std::size_t frame = len_;
         len_ = 0;
-        const vnet_header h = decode_vnet(std::span<const std::byte, vnet_header_bytes>(buf_.data(), vnet_header_bytes));
-        if (!vnet_to_netif(h, meta) || frame > buf.size()) {
+        if (frame > buf.size()) {
             bump(c_.read_dropped);
             continue;
         }
+        meta = meta_;
         std::memcpy(buf.data(), buf_.data() + vnet_header_bytes, frame);
         bump(c_.read_frames);
         bump(c_.read_bytes, frame);
@@ -347,19 +379,14 @@ std::size_t tap_port::next_frame(std::span<std::byte> buf, frame_meta& meta, nan
 
 void tap_port::deliver(std::span<const std::byte> frame, const frame_meta& meta)
 {
-    const vnet_header h = netif_to_vnet(frame, meta);
-    std::array<std::byte, vnet_header_bytes> raw{};
-    encode_vnet(h, raw);
-    std::array<iovec, 2> iov{iovec{raw.data(), raw.size()},
-                             iovec{const_cast<std::byte*>(frame.data()), frame.size()}};
-    const ssize_t n = ::writev(fd_.get(), iov.data(), 2);
-    if (n < 0 || static_cast<std::size_t>(n) != raw.size() + frame.size()) {
+    const vnet_write w = write_vnet_frame(fd_.get(), frame, meta);
+    if (w == vnet_write::refused) {
         bump(c_.write_errors);
         return;
     }
     bump(c_.written_frames);
     bump(c_.written_bytes, frame.size());
-    if (h.gso_type != VIRTIO_NET_HDR_GSO_NONE)
+    if (w == vnet_write::written_gso)
         bump(c_.written_gso);
 }
 

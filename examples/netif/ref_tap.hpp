@@ -13,6 +13,7 @@
 #include "ref_format.hpp"
 
 #include <xnv/mem/unique_fd.hpp>
+#include <xnv/wire/netif.hpp>
 
 #include <atomic>
 #include <cstddef>
@@ -23,6 +24,14 @@
 
 namespace xnv::example {
 
+/// The command-line options a program names in tap_device's error messages, so each program's
+/// errors point at its own options (netfront's --tap-*, netback's --uplink-*).
+struct tap_option_names {
+    std::string name = "--tap-name";
+    std::string netns = "--tap-netns";
+    std::string mtu = "--tap-mtu";
+};
+
 /// What to create. Thread safety: plain data.
 struct tap_config {
     std::string name;        ///< interface name (at most 15 characters; empty: the kernel picks)
@@ -31,6 +40,7 @@ struct tap_config {
     std::uint32_t mtu = 1500;
     std::uint32_t queues = 1; ///< descriptors to open; above 1 means IFF_MULTI_QUEUE
     bool bring_up = true;     ///< set IFF_UP once configured
+    tap_option_names options{}; ///< how error messages name the settings above
 };
 
 /// Offloads to accept from the kernel (TUNSETOFFLOAD), from what netback negotiated.
@@ -105,6 +115,38 @@ struct l4_location {
 [[nodiscard]] vnet_header decode_vnet(std::span<const std::byte, vnet_header_bytes> raw) noexcept;
 void encode_vnet(const vnet_header& h, std::span<std::byte, vnet_header_bytes> raw) noexcept;
 
+/// One frame read from a TAP descriptor opened with IFF_VNET_HDR.
+struct vnet_read {
+    enum class status : std::uint8_t {
+        frame,   ///< `frame_bytes` bytes of frame follow the virtio_net_hdr in the buffer; `meta` says its offloads
+        none,    ///< nothing waiting (EAGAIN), or the descriptor failed: poll says more
+        dropped, ///< a frame netif cannot carry (too short, over 65535 bytes, an offload it has no slot for)
+    };
+    status st = status::none;
+    std::size_t frame_bytes = 0;
+    frame_meta meta{};
+};
+
+/// Bytes a buffer passed to `read_vnet_frame` needs: the header, the largest netif frame, and
+/// one more byte so an oversized frame is seen as such rather than cut.
+inline constexpr std::size_t vnet_read_buffer_bytes = vnet_header_bytes + netif::max_tx_size + 1;
+
+/// Read one frame (one `read`, never blocking on an O_NONBLOCK descriptor) into `buf`, which
+/// holds at least `vnet_read_buffer_bytes`, and translate its virtio_net_hdr.
+/// Thread safety: one reader per descriptor.
+[[nodiscard]] vnet_read read_vnet_frame(int fd, std::span<std::byte> buf) noexcept;
+
+/// Outcome of `write_vnet_frame`.
+enum class vnet_write : std::uint8_t {
+    written,     ///< the frame went out as it is
+    written_gso, ///< the frame went out as a GSO super-frame (the kernel segments it where it leaves)
+    refused,     ///< the kernel refused it or took only part of it
+};
+
+/// Write one frame with the virtio_net_hdr its receive-side metadata asks for (`netif_to_vnet`)
+/// in one `writev`. Thread safety: any thread; the kernel takes each write as one frame.
+[[nodiscard]] vnet_write write_vnet_frame(int fd, std::span<const std::byte> frame, const frame_meta& meta) noexcept;
+
 /// Counters of one TAP queue, readable from any thread (approximate while running).
 struct tap_stats {
     std::uint64_t read_frames = 0;
@@ -136,7 +178,8 @@ private:
 
     mem::unique_fd fd_;
     std::vector<std::byte> buf_; // one frame read ahead, its virtio_net_hdr first
-    std::size_t len_ = 0;        // bytes in buf_ (0: none)
+    std::size_t len_ = 0;        // frame bytes after the header in buf_ (0: none)
+    frame_meta meta_{};          // the read-ahead frame's offloads
     struct counters {
         std::atomic<std::uint64_t> read_frames{0}, read_bytes{0}, read_gso{0}, read_dropped{0};
         std::atomic<std::uint64_t> written_frames{0}, written_bytes{0}, written_gso{0}, write_errors{0};

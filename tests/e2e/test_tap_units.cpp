@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The TAP port's translation between virtio_net_hdr and netif's checksum flags and GSO slot.
 #include "ref_tap.hpp"
+#include "ref_uplink.hpp"
 
 #include <doctest/doctest.h>
 
@@ -157,4 +158,24 @@ TEST_CASE("tap_device refuses bad settings before touching the system")
     c.queues = 1;
     c.mtu = 10;
     CHECK_THROWS_WITH_AS(tap_device{c}, doctest::Contains("68..65521"), std::runtime_error);
+}
+
+TEST_CASE("the uplink TAP refuses bad settings naming netback's options, before touching the system")
+{
+    uplink_config u;
+    CHECK_THROWS_WITH_AS(uplink_tap{u}, doctest::Contains("--uplink-tap needs an interface name"), std::runtime_error);
+    u.name = "a-name-far-too-long";
+    CHECK_THROWS_WITH_AS(uplink_tap{u}, doctest::Contains("--uplink-tap: 'a-name-far-too-long' is longer than 15"),
+                         std::runtime_error);
+    u.name = "x";
+    u.mtu = 65522;
+    CHECK_THROWS_WITH_AS(uplink_tap{u}, doctest::Contains("--uplink-mtu must be in 68..65521"), std::runtime_error);
+}
+
+TEST_CASE("netfront's TAP errors still name its own options")
+{
+    tap_config c;
+    c.name = "x";
+    c.mtu = 67;
+    CHECK_THROWS_WITH_AS(tap_device{c}, doctest::Contains("--tap-mtu must be in 68..65521"), std::runtime_error);
 }
