@@ -39,7 +39,9 @@ struct lro_meta {
     unsigned segments = 1;      // 1: the frame as received
     std::uint16_t gso_size = 0; // MSS of a merged frame (0 when segments == 1)
     /// The TCP checksum field holds only the pseudo-header sum (checksum offload "partial"):
-    /// the consumer must complete or ignore it, as a Linux GRO/LRO super-frame requires.
+    /// the consumer must complete or ignore it, as a Linux GRO/LRO super-frame requires. Set
+    /// for every frame handed up from a flow's buffer (merged or a lone segment); clear for a
+    /// frame passed through as received.
     bool csum_partial = false;
     std::uint16_t csum_start = 0;  // offset of the TCP header when csum_partial
     std::uint16_t csum_offset = 0; // offset of the checksum field within it (16 for TCP)
@@ -290,23 +292,27 @@ private:
     {
         f.active = false;
         lro_meta m;
+        std::byte* ip = f.buf.data() + eth_len;
         if (f.segments > 1) {
-            std::byte* ip = f.buf.data() + eth_len;
             detail::store_be16(ip + 2, static_cast<std::uint16_t>(f.len - eth_len));
             detail::store_be16(ip + 10, 0);
             detail::store_be16(ip + 10, static_cast<std::uint16_t>(~detail::fold(detail::ones_sum(ip, ip_len))));
-            // Partial checksum: the pseudo-header sum over the merged TCP length.
-            const std::size_t tcp_len = f.len - eth_len - ip_len;
-            std::uint32_t ph = detail::ones_sum(ip + 12, 8);
-            ph += 6 + static_cast<std::uint32_t>(tcp_len);
-            detail::store_be16(ip + ip_len + 16, detail::fold(ph));
             m.segments = f.segments;
             m.gso_size = f.mss;
-            m.csum_partial = true;
-            m.csum_start = static_cast<std::uint16_t>(eth_len + ip_len);
-            m.csum_offset = 16;
-            m.header_bytes = static_cast<std::uint16_t>(f.header_len);
         }
+        // Every frame handed up from a flow's buffer, merged or a lone segment, leaves with a
+        // partial checksum: the pseudo-header sum over its TCP length. A lone segment needs it
+        // too: it may have arrived with its checksum left blank by the sender (csum_blank),
+        // and the caller no longer knows that frame's flags, so the field is made what a
+        // partial checksum requires whatever it held.
+        const std::size_t tcp_len = f.len - eth_len - ip_len;
+        std::uint32_t ph = detail::ones_sum(ip + 12, 8);
+        ph += 6 + static_cast<std::uint32_t>(tcp_len);
+        detail::store_be16(ip + ip_len + 16, detail::fold(ph));
+        m.csum_partial = true;
+        m.csum_start = static_cast<std::uint16_t>(eth_len + ip_len);
+        m.csum_offset = 16;
+        m.header_bytes = static_cast<std::uint16_t>(f.header_len);
         emit(std::span<const std::byte>(f.buf.data(), f.len), m, deliver);
     }
 

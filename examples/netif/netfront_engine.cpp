@@ -479,6 +479,10 @@ void netfront_vif::queue::handle_packet(const netif::rx_packet& p) noexcept
     const bool csum_ok = (p.flags & (netif::rxf::data_validated | netif::rxf::csum_blank)) != 0;
     auto up = [&](std::span<const std::byte> f, const lro_meta& lm) {
         frame_meta out = m;
+        // A frame from LRO's flow buffer may be an earlier packet's, whose flags `m` is not:
+        // its checksum is partial, which is what csum_blank says.
+        if (lm.csum_partial)
+            out.csum_flags = netif::rxf::data_validated | netif::rxf::csum_blank;
         out.segments = lm.segments;
         if (lm.segments > 1)
             out.gso = netif::gso_info{netif::gso_type::tcpv4, lm.gso_size};
@@ -504,7 +508,7 @@ bool netfront_vif::queue::poll_rx() noexcept
     if (lro_on)
         lro.flush([&](std::span<const std::byte> f, const lro_meta& lm) {
             frame_meta out;
-            out.csum_flags = netif::rxf::data_validated;
+            out.csum_flags = netif::rxf::data_validated | (lm.csum_partial ? netif::rxf::csum_blank : 0);
             out.segments = lm.segments;
             if (lm.segments > 1)
                 out.gso = netif::gso_info{netif::gso_type::tcpv4, lm.gso_size};
