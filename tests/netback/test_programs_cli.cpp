@@ -43,8 +43,11 @@ TEST_CASE("xnv-netback --help lists every option and exits 0")
     CHECK(r.status == 0);
     CHECK(r.out.find("usage: xnv-netback") != std::string::npos);
     for (const char* opt : {"--socket", "--workers", "--cpus", "--dispatch", "--coalesce", "--max-queues", "--mtu",
-                            "--no-sg", "--no-gso", "--rx-queue-bytes", "--rx-expire-ms", "--max-vifs", "--budget",
-                            "--seconds", "--exit-when-idle", "--json", "--quiet"})
+                            "--coalesce-frames", "--coalesce-usecs", "--no-sg", "--no-gso", "--no-split-event-channels",
+                            "--rx-queue-bytes", "--rx-expire-ms", "--max-vifs", "--budget", "--event-busy-poll-us",
+                            "--worker-spin-us", "--kick-backoff-cap-us", "--mac-ageing-s", "--seconds", "--handshake-ms",
+                            "--exit-when-idle", "--json", "--quiet", "--any-user", "--uplink-tap", "--uplink-netns",
+                            "--uplink-mtu", "--uplink-mac"})
         CHECK_MESSAGE(r.out.find(opt) != std::string::npos, opt);
     CHECK(r.out.find("hysteresis") != std::string::npos); // choices and defaults are shown
 }
@@ -57,8 +60,10 @@ TEST_CASE("xnv-netfront --help lists every option and exits 0")
     CHECK(r.out.find("usage: xnv-netfront") != std::string::npos);
     for (const char* opt : {"--socket", "--mac", "--peer-mac", "--queues", "--mtu", "--no-sg", "--no-gso", "--mode",
                             "--proto", "--size", "--size-min", "--size-max", "--size-dist", "--rate", "--count",
-                            "--seconds", "--seed", "--coalesce", "--no-lro", "--linger-ms", "--expect", "--json",
-                            "--verify"})
+                            "--seconds", "--seed", "--coalesce", "--coalesce-frames", "--coalesce-usecs", "--no-lro",
+                            "--no-split-event-channels", "--tap-name", "--tap-netns", "--tap-mtu", "--busy-poll-us",
+                            "--no-wait-peer", "--linger-ms", "--expect", "--handshake-ms", "--reconnect", "--json",
+                            "--quiet", "--verify"})
         CHECK_MESSAGE(r.out.find(opt) != std::string::npos, opt);
 }
 
