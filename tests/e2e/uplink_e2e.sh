@@ -13,47 +13,11 @@
 set -u
 NETBACK=$1 NETFRONT=$2 NETTOOL=$3 QUICK=$4
 
-if [ "$(id -u)" != 0 ]; then
-    echo "SKIP: network end-to-end tests need root (network namespaces, TAP interfaces)"
-    exit 77
-fi
-if [ ! -c /dev/net/tun ]; then
-    echo "SKIP: /dev/net/tun is missing"
-    exit 77
-fi
-for tool in ip iperf3 python3; do
-    if ! command -v $tool >/dev/null; then
-        echo "SKIP: $tool is not installed"
-        exit 77
-    fi
-done
-
-RUN=xnv$$u$RANDOM
-NSA=${RUN}a NSU=${RUN}u
-SOCK=@$RUN
-WORK=$(mktemp -d)
-# A /24 of 198.18.0.0/15 chosen per run so parallel runs do not share addresses.
-NET=198.$((18 + RANDOM % 2)).$((RANDOM % 256))
+. "$(dirname "$0")/netns_lib.sh"
+e2e_require ip iperf3 python3
+e2e_setup u a u
+NSA=${NS[a]} NSU=${NS[u]}
 A=$NET.1 U=$NET.2
-PIDS=()
-
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-    done
-    ip netns pids "$NSA" 2>/dev/null | xargs -r kill -KILL
-    ip netns pids "$NSU" 2>/dev/null | xargs -r kill -KILL
-    ip netns del "$NSA" 2>/dev/null
-    ip netns del "$NSU" 2>/dev/null
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 fail() {
     echo "FAIL: $*"

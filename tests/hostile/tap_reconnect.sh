@@ -13,43 +13,11 @@
 set -u
 NETBACK=$1 NETFRONT=$2
 
-if [ "$(id -u)" != 0 ]; then
-    echo "SKIP: TAP interfaces in network namespaces need root"
-    exit 77
-fi
-if [ ! -c /dev/net/tun ]; then
-    echo "SKIP: /dev/net/tun is missing"
-    exit 77
-fi
-for tool in ip python3; do
-    command -v $tool >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
-done
-
-RUN=xnvrc$$r$RANDOM
-NSA=${RUN}a NSB=${RUN}b
-SOCK=@$RUN
-WORK=$(mktemp -d)
-NET=198.19.$((RANDOM % 256))
+. "$(dirname "$0")/../e2e/netns_lib.sh"
+e2e_require ip python3
+e2e_setup rc a b
+NSA=${NS[a]} NSB=${NS[b]}
 A=$NET.1 B=$NET.2
-PIDS=()
-
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-    done
-    ip netns pids "$NSA" 2>/dev/null | xargs -r kill -KILL
-    ip netns pids "$NSB" 2>/dev/null | xargs -r kill -KILL
-    ip netns del "$NSA" 2>/dev/null
-    ip netns del "$NSB" 2>/dev/null
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 fail() {
     echo "FAIL: $*"
