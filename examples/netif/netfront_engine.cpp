@@ -53,6 +53,17 @@ constexpr std::uint16_t announce_ethertype = 0x88B6;
 
 } // namespace
 
+void frame_port::deliver_fragments(std::span<const std::span<const std::byte>> frags, const frame_meta& meta,
+                                   std::span<std::byte> gather)
+{
+    std::size_t at = 0;
+    for (const auto& f : frags) {
+        std::memcpy(gather.data() + at, f.data(), f.size());
+        at += f.size();
+    }
+    deliver(gather.first(at), meta);
+}
+
 // ======================================================================== generator and sink
 
 traffic_port::traffic_port(const generator_config& cfg, std::uint32_t queue, std::uint32_t queues)
@@ -459,24 +470,45 @@ bool netfront_vif::queue::reclaim_tx() noexcept
 
 void netfront_vif::queue::handle_packet(const netif::rx_packet& p) noexcept
 {
-    std::span<const std::byte> frame;
-    if (p.nr_frags == 1) {
-        frame = rx_gt.page(p.frags[0].cookie).subspan(p.frags[0].offset, p.frags[0].size);
-    } else {
-        std::size_t at = 0;
-        for (std::uint32_t i = 0; i < p.nr_frags; ++i) {
-            const netif::rx_fragment& f = p.frags[i];
-            std::memcpy(gather.data() + at, rx_gt.page(f.cookie).data() + f.offset, f.size);
-            at += f.size;
-        }
-        frame = {gather.data(), at};
+    std::array<std::span<const std::byte>, netif::nr_slots_min> frags;
+    std::size_t total = 0;
+    for (std::uint32_t i = 0; i < p.nr_frags; ++i) {
+        const netif::rx_fragment& f = p.frags[i];
+        frags[i] = rx_gt.page(f.cookie).subspan(f.offset, f.size);
+        total += f.size;
     }
+    const auto pieces = std::span<const std::span<const std::byte>>(frags.data(), p.nr_frags);
     bump(rx_packets);
-    bump(rx_bytes, frame.size());
+    bump(rx_bytes, total);
     frame_meta m;
     m.csum_flags = p.flags;
     m.gso = p.gso;
+    // A frame in several pieces is copied together only where something needs it contiguous
+    // (LRO merging it); otherwise the port gets the pieces as they lie in the granted pages.
+    auto whole = [&]() -> std::span<const std::byte> {
+        if (p.nr_frags == 1)
+            return frags[0];
+        std::size_t at = 0;
+        for (const auto& f : pieces) {
+            std::memcpy(gather.data() + at, f.data(), f.size());
+            at += f.size();
+        }
+        return {gather.data(), at};
+    };
+    auto hand_up = [&](const frame_meta& meta) {
+        if (p.nr_frags == 1)
+            port->deliver(frags[0], meta);
+        else
+            port->deliver_fragments(pieces, meta, gather);
+    };
     const bool csum_ok = (p.flags & (netif::rxf::data_validated | netif::rxf::csum_blank)) != 0;
+    // A super-frame passes LRO unmerged: LRO needs only its headers (to hand up what it holds
+    // for the flow first), and they lie within the first `head` bytes, copied together when
+    // the first piece is shorter (a backend may split anywhere).
+    std::array<std::byte, frame_head_bytes> head_copy;
+    std::span<const std::byte> head;
+    if (lro_on && p.gso.present())
+        head = frame_head(pieces, head_copy);
     auto up = [&](std::span<const std::byte> f, const lro_meta& lm) {
         frame_meta out = m;
         // A frame from LRO's flow buffer may be an earlier packet's, whose flags `m` is not:
@@ -486,14 +518,18 @@ void netfront_vif::queue::handle_packet(const netif::rx_packet& p) noexcept
         out.segments = lm.segments;
         if (lm.segments > 1)
             out.gso = netif::gso_info{netif::gso_type::tcpv4, lm.gso_size};
-        port->deliver(f, out);
+        // `pass` hands this packet itself up as the span it was given: its headers only.
+        if (f.data() == head.data() && !head.empty())
+            hand_up(out);
+        else
+            port->deliver(f, out);
     };
     if (lro_on && p.gso.present()) {
-        lro.pass(frame, up); // already a super-frame with the sender's MSS: never merged
-    } else if (lro_on && frame.size() <= lro_config{}.max_bytes) {
-        lro.receive(frame, csum_ok, up);
+        lro.pass(head, up); // already a super-frame with the sender's MSS: never merged
+    } else if (lro_on && total <= lro_config{}.max_bytes) {
+        lro.receive(whole(), csum_ok, up);
     } else {
-        port->deliver(frame, m);
+        hand_up(m);
     }
     // The data is consumed (delivered or copied into LRO's buffer): the pages go back.
     for (std::uint32_t i = 0; i < p.nr_frags; ++i)

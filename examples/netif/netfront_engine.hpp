@@ -20,11 +20,13 @@
 #include <xnv/notify/eventfd_channel.hpp>
 #include <xnv/wire/netif_front.hpp>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -43,6 +45,33 @@ struct frame_meta {
     unsigned segments = 1;
 };
 
+/// Bytes from a frame's start that hold every header netfront and its ports read: Ethernet,
+/// one 802.1Q tag, IPv4 with the longest options (IPv6 without extension headers is shorter)
+/// and TCP with the longest options, 14 + 4 + 60 + 60 = 138, rounded up.
+inline constexpr std::size_t frame_head_bytes = 256;
+
+/// The first `frame_head_bytes` of a frame in pieces (all of it when it is shorter): the first
+/// piece itself when it holds them (the usual case: a backend fills whole pages), otherwise
+/// copied together into `copy`. Header parsers given this see what they would see in the
+/// whole frame.
+[[nodiscard]] inline std::span<const std::byte> frame_head(std::span<const std::span<const std::byte>> frags,
+                                                           std::span<std::byte, frame_head_bytes> copy) noexcept
+{
+    if (frags.empty())
+        return {};
+    if (frags[0].size() >= frame_head_bytes || frags.size() == 1)
+        return frags[0].first(std::min(frags[0].size(), frame_head_bytes));
+    std::size_t at = 0;
+    for (const auto& f : frags) {
+        const std::size_t n = std::min(f.size(), frame_head_bytes - at);
+        std::memcpy(copy.data() + at, f.data(), n);
+        at += n;
+        if (at == frame_head_bytes)
+            break;
+    }
+    return {copy.data(), at};
+}
+
 /// Where a queue's frames come from and go to. One object per queue, used by that queue's
 /// thread only. The generator/sink implements it now; a TAP device can later.
 class frame_port {
@@ -58,6 +87,13 @@ public:
     [[nodiscard]] virtual int tx_wait_fd() const noexcept { return -1; }
     /// A received frame (contiguous), after reassembly and LRO.
     virtual void deliver(std::span<const std::byte> frame, const frame_meta& meta) = 0;
+    /// A received frame LRO did not touch, in the pieces of granted pages it arrived in (in
+    /// order, at most `netif::nr_slots_min`, each non-empty), so that a port which can hand
+    /// pieces on (the TAP's `writev`) need not copy them together first. The pieces are valid
+    /// only during the call. The default gathers them into `gather` and calls `deliver`.
+    /// @pre the pieces' total size is at most `gather.size()`
+    virtual void deliver_fragments(std::span<const std::span<const std::byte>> frags, const frame_meta& meta,
+                                   std::span<std::byte> gather);
     /// No further frames will be asked for (generation finished).
     [[nodiscard]] virtual bool tx_done() const noexcept = 0;
 };
