@@ -72,6 +72,9 @@ inline constexpr std::size_t frame_head_bytes = 256;
     return {copy.data(), at};
 }
 
+/// Pages that hold the largest netif frame (65535 bytes).
+inline constexpr std::size_t tx_frame_pages = (netif::max_tx_size + netif::page_size - 1) / netif::page_size;
+
 /// Where a queue's frames come from and go to. One object per queue, used by that queue's
 /// thread only. The generator/sink implements it now; a TAP device can later.
 class frame_port {
@@ -83,6 +86,13 @@ public:
     /// Write the next frame into `buf` (65535 bytes) and its metadata into `meta`; return its
     /// length (0: none after all). Called only when `next_due` said it is due.
     [[nodiscard]] virtual std::size_t next_frame(std::span<std::byte> buf, frame_meta& meta, nanos now) = 0;
+    /// The same into the pages netfront grants (each `netif::page_size` bytes, at least
+    /// `tx_frame_pages` of them): the frame's bytes in order, each page filled before the next.
+    /// The default writes the frame into `scratch` (as `buf` above) with `next_frame` and copies
+    /// it across the pages; a port that can read scattered (the TAP's `readv`) overrides it, so
+    /// that the frame lands in the pages without that copy.
+    [[nodiscard]] virtual std::size_t next_frame_paged(std::span<const std::span<std::byte>> pages,
+                                                       std::span<std::byte> scratch, frame_meta& meta, nanos now);
     /// A descriptor that becomes readable when frames are waiting (-1: none; pacing only).
     [[nodiscard]] virtual int tx_wait_fd() const noexcept { return -1; }
     /// A received frame (contiguous), after reassembly and LRO.

@@ -295,24 +295,41 @@ void encode_vnet(const vnet_header& h, std::span<std::byte, vnet_header_bytes> r
     put(8, h.csum_offset);
 }
 
-vnet_read read_vnet_frame(int fd, std::span<std::byte, vnet_header_bytes> header, std::span<std::byte> frame) noexcept
+vnet_read read_vnet_frame(int fd, std::span<std::byte, vnet_header_bytes> header,
+                          std::span<const std::span<std::byte>> pieces) noexcept
 {
     vnet_read r;
-    std::array<iovec, 2> iov{iovec{header.data(), header.size()}, iovec{frame.data(), frame.size()}};
-    const ssize_t n = ::readv(fd, iov.data(), 2);
+    if (pieces.size() > tx_frame_pages) {
+        r.st = vnet_read::status::dropped;
+        return r;
+    }
+    std::array<iovec, 1 + tx_frame_pages> iov;
+    iov[0] = iovec{header.data(), header.size()};
+    std::size_t room = 0;
+    for (std::size_t i = 0; i < pieces.size(); ++i) {
+        iov[1 + i] = iovec{pieces[i].data(), pieces[i].size()};
+        room += pieces[i].size();
+    }
+    const ssize_t n = ::readv(fd, iov.data(), static_cast<int>(1 + pieces.size()));
     if (n < 0)
         return r; // EAGAIN (nothing waiting) or the device went away: poll says more
     const auto got = static_cast<std::size_t>(n);
     // Too short to be Ethernet, or larger than netif's 65535-byte limit (a TSO frame beyond it:
     // the interface's gso_max_size should be lowered), or filling the buffer (perhaps cut).
     if (got <= vnet_header_bytes + 14 || got > vnet_header_bytes + netif::max_tx_size ||
-        got == vnet_header_bytes + frame.size()) {
+        got == vnet_header_bytes + room) {
         r.st = vnet_read::status::dropped;
         return r;
     }
     r.st = vnet_to_netif(decode_vnet(header), r.meta) ? vnet_read::status::frame : vnet_read::status::dropped;
     r.frame_bytes = got - vnet_header_bytes;
     return r;
+}
+
+vnet_read read_vnet_frame(int fd, std::span<std::byte, vnet_header_bytes> header, std::span<std::byte> frame) noexcept
+{
+    const std::span<std::byte> one[1] = {frame};
+    return read_vnet_frame(fd, header, std::span<const std::span<std::byte>>(one));
 }
 
 vnet_read read_vnet_frame(int fd, std::span<std::byte> buf) noexcept
@@ -382,11 +399,11 @@ nanos tap_port::next_due(nanos)
     return nanos::zero();
 }
 
-std::size_t tap_port::next_frame(std::span<std::byte> buf, frame_meta& meta, nanos)
+std::size_t tap_port::read_into(std::span<const std::span<std::byte>> pieces, frame_meta& meta) noexcept
 {
     std::array<std::byte, vnet_header_bytes> header;
     for (;;) {
-        const vnet_read r = read_vnet_frame(fd_.get(), header, buf);
+        const vnet_read r = read_vnet_frame(fd_.get(), header, pieces);
         if (r.st == vnet_read::status::none) {
             dry_ = true;
             return 0;
@@ -402,6 +419,18 @@ std::size_t tap_port::next_frame(std::span<std::byte> buf, frame_meta& meta, nan
             bump(c_.read_gso);
         return r.frame_bytes;
     }
+}
+
+std::size_t tap_port::next_frame(std::span<std::byte> buf, frame_meta& meta, nanos)
+{
+    const std::span<std::byte> one[1] = {buf};
+    return read_into(one, meta);
+}
+
+std::size_t tap_port::next_frame_paged(std::span<const std::span<std::byte>> pages, std::span<std::byte>,
+                                       frame_meta& meta, nanos)
+{
+    return read_into(pages, meta);
 }
 
 void tap_port::count_write(vnet_write w, std::size_t bytes) noexcept

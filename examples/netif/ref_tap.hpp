@@ -140,6 +140,10 @@ inline constexpr std::size_t vnet_read_buffer_bytes = vnet_header_bytes + netif:
 /// is `dropped`: give `frame` at least `netif::max_tx_size + 1` bytes to lose none.
 [[nodiscard]] vnet_read read_vnet_frame(int fd, std::span<std::byte, vnet_header_bytes> header,
                                         std::span<std::byte> frame) noexcept;
+/// The same with the frame spread over `pieces` in order (at most `tx_frame_pages`; more are
+/// `dropped` unread): netfront reads into the pages it grants.
+[[nodiscard]] vnet_read read_vnet_frame(int fd, std::span<std::byte, vnet_header_bytes> header,
+                                        std::span<const std::span<std::byte>> pieces) noexcept;
 
 /// Outcome of `write_vnet_frame`.
 enum class vnet_write : std::uint8_t {
@@ -184,6 +188,11 @@ public:
     /// Reads the frame straight into `buf` (at least `netif::max_tx_size + 1` bytes: a frame
     /// that fills `buf` may have been cut and is dropped).
     std::size_t next_frame(std::span<std::byte> buf, frame_meta& meta, nanos now) override;
+    /// Reads the frame straight into `pages` (one `readv`); `scratch` is not used. Pages that
+    /// hold `netif::max_tx_size + 1` bytes lose no frame; one that fills them all may have
+    /// been cut and is dropped.
+    std::size_t next_frame_paged(std::span<const std::span<std::byte>> pages, std::span<std::byte> scratch,
+                                 frame_meta& meta, nanos now) override;
     [[nodiscard]] int tx_wait_fd() const noexcept override { return fd_.get(); }
     void deliver(std::span<const std::byte> frame, const frame_meta& meta) override;
     /// Writes the pieces with `write_vnet_fragments`; `gather` is not used.
@@ -194,6 +203,7 @@ public:
     [[nodiscard]] tap_stats stats() const noexcept;
 
 private:
+    std::size_t read_into(std::span<const std::span<std::byte>> pieces, frame_meta& meta) noexcept;
     void count_write(vnet_write w, std::size_t bytes) noexcept;
 
     mem::unique_fd fd_;
