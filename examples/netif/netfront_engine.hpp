@@ -2,11 +2,13 @@
 #pragma once
 
 // The reference netfront's data path: the shared memory of one vif (rings, grant tables and
-// their pages, event channels) and one thread per queue that transmits frames into granted
-// pages and keeps the RX ring filled, reassembles what netback delivers, merges TCP segments
-// (LRO) and hands frames to a sink. Frames come from and go to a `frame_port`: the built-in
-// traffic generator and sink (`traffic_port`), or a TAP device later. docs/netback.md
-// describes the threads and every counter.
+// their pages, event channels) and one thread per queue that transmits frames from granted
+// pages and keeps the RX ring filled, takes what netback delivers, merges TCP segments (LRO)
+// and hands frames up. Frames come from and go to a `frame_port`: the built-in traffic
+// generator and sink (`traffic_port`) or a TAP device (`tap_port`, ref_tap.hpp). A frame is
+// read into the pages it is granted in, and a received frame LRO does not merge is handed up
+// in the pages it arrived in, so a port that reads and writes scattered (the TAP) copies it
+// only in the kernel. docs/netback.md describes the threads and every counter.
 
 #include "control_session.hpp"
 #include "lro.hpp"
@@ -76,7 +78,7 @@ inline constexpr std::size_t frame_head_bytes = 256;
 inline constexpr std::size_t tx_frame_pages = (netif::max_tx_size + netif::page_size - 1) / netif::page_size;
 
 /// Where a queue's frames come from and go to. One object per queue, used by that queue's
-/// thread only. The generator/sink implements it now; a TAP device can later.
+/// thread only. The generator and sink (`traffic_port`) and the TAP (`tap_port`) implement it.
 class frame_port {
 public:
     virtual ~frame_port() = default;
