@@ -53,6 +53,29 @@ constexpr std::uint16_t announce_ethertype = 0x88B6;
 
 } // namespace
 
+void frame_port::deliver_fragments(std::span<const std::span<const std::byte>> frags, const frame_meta& meta,
+                                   std::span<std::byte> gather)
+{
+    std::size_t at = 0;
+    for (const auto& f : frags) {
+        std::memcpy(gather.data() + at, f.data(), f.size());
+        at += f.size();
+    }
+    deliver(gather.first(at), meta);
+}
+
+std::size_t frame_port::next_frame_paged(std::span<const std::span<std::byte>> pages, std::span<std::byte> scratch,
+                                         frame_meta& meta, nanos now)
+{
+    const std::size_t len = next_frame(scratch, meta, now);
+    for (std::size_t at = 0, i = 0; at < len && i < pages.size(); ++i) {
+        const std::size_t n = std::min(len - at, pages[i].size());
+        std::memcpy(pages[i].data(), scratch.data() + at, n);
+        at += n;
+    }
+    return len;
+}
+
 // ======================================================================== generator and sink
 
 traffic_port::traffic_port(const generator_config& cfg, std::uint32_t queue, std::uint32_t queues)
@@ -363,6 +386,9 @@ struct netfront_vif::queue {
     bool have_pending = false;
     std::size_t pending_len = 0;
     frame_meta pending_meta{};
+    // The pending frame's pages, in order, taken off tx_free (the frame's bytes are in them).
+    std::array<std::uint32_t, tx_frame_pages> pending_pages{};
+    std::uint32_t pending_page_count = 0;
     std::uint32_t in_flight = 0; // data slots submitted and not yet answered
     std::array<deferred_end, netif::nr_slots_min> granted_now{};
     std::uint32_t granted_count = 0;
@@ -459,24 +485,45 @@ bool netfront_vif::queue::reclaim_tx() noexcept
 
 void netfront_vif::queue::handle_packet(const netif::rx_packet& p) noexcept
 {
-    std::span<const std::byte> frame;
-    if (p.nr_frags == 1) {
-        frame = rx_gt.page(p.frags[0].cookie).subspan(p.frags[0].offset, p.frags[0].size);
-    } else {
-        std::size_t at = 0;
-        for (std::uint32_t i = 0; i < p.nr_frags; ++i) {
-            const netif::rx_fragment& f = p.frags[i];
-            std::memcpy(gather.data() + at, rx_gt.page(f.cookie).data() + f.offset, f.size);
-            at += f.size;
-        }
-        frame = {gather.data(), at};
+    std::array<std::span<const std::byte>, netif::nr_slots_min> frags;
+    std::size_t total = 0;
+    for (std::uint32_t i = 0; i < p.nr_frags; ++i) {
+        const netif::rx_fragment& f = p.frags[i];
+        frags[i] = rx_gt.page(f.cookie).subspan(f.offset, f.size);
+        total += f.size;
     }
+    const auto pieces = std::span<const std::span<const std::byte>>(frags.data(), p.nr_frags);
     bump(rx_packets);
-    bump(rx_bytes, frame.size());
+    bump(rx_bytes, total);
     frame_meta m;
     m.csum_flags = p.flags;
     m.gso = p.gso;
+    // A frame in several pieces is copied together only where something needs it contiguous
+    // (LRO merging it); otherwise the port gets the pieces as they lie in the granted pages.
+    auto whole = [&]() -> std::span<const std::byte> {
+        if (p.nr_frags == 1)
+            return frags[0];
+        std::size_t at = 0;
+        for (const auto& f : pieces) {
+            std::memcpy(gather.data() + at, f.data(), f.size());
+            at += f.size();
+        }
+        return {gather.data(), at};
+    };
+    auto hand_up = [&](const frame_meta& meta) {
+        if (p.nr_frags == 1)
+            port->deliver(frags[0], meta);
+        else
+            port->deliver_fragments(pieces, meta, gather);
+    };
     const bool csum_ok = (p.flags & (netif::rxf::data_validated | netif::rxf::csum_blank)) != 0;
+    // A super-frame passes LRO unmerged: LRO needs only its headers (to hand up what it holds
+    // for the flow first), and they lie within the first `head` bytes, copied together when
+    // the first piece is shorter (a backend may split anywhere).
+    std::array<std::byte, frame_head_bytes> head_copy;
+    std::span<const std::byte> head;
+    if (lro_on && p.gso.present())
+        head = frame_head(pieces, head_copy);
     auto up = [&](std::span<const std::byte> f, const lro_meta& lm) {
         frame_meta out = m;
         // A frame from LRO's flow buffer may be an earlier packet's, whose flags `m` is not:
@@ -486,14 +533,18 @@ void netfront_vif::queue::handle_packet(const netif::rx_packet& p) noexcept
         out.segments = lm.segments;
         if (lm.segments > 1)
             out.gso = netif::gso_info{netif::gso_type::tcpv4, lm.gso_size};
-        port->deliver(f, out);
+        // `pass` hands this packet itself up as the span it was given: its headers only.
+        if (f.data() == head.data() && !head.empty())
+            hand_up(out);
+        else
+            port->deliver(f, out);
     };
     if (lro_on && p.gso.present()) {
-        lro.pass(frame, up); // already a super-frame with the sender's MSS: never merged
-    } else if (lro_on && frame.size() <= lro_config{}.max_bytes) {
-        lro.receive(frame, csum_ok, up);
+        lro.pass(head, up); // already a super-frame with the sender's MSS: never merged
+    } else if (lro_on && total <= lro_config{}.max_bytes) {
+        lro.receive(whole(), csum_ok, up);
     } else {
-        port->deliver(frame, m);
+        hand_up(m);
     }
     // The data is consumed (delivered or copied into LRO's buffer): the pages go back.
     for (std::uint32_t i = 0; i < p.nr_frags; ++i)
@@ -549,24 +600,34 @@ bool netfront_vif::queue::send_tx() noexcept
         if (!have_pending) {
             if (port->next_due(now) > now)
                 break;
-            pending_len = port->next_frame(scratch, pending_meta, now);
+            // The frame is read into the pages it will be granted in, so pages for the largest
+            // frame must be free before its size is known.
+            if (tx_free.size() < tx_frame_pages)
+                break; // pages still in flight: wait for responses
+            std::array<std::span<std::byte>, tx_frame_pages> pages;
+            for (std::size_t i = 0; i < tx_frame_pages; ++i) {
+                pending_pages[i] = tx_free[tx_free.size() - 1 - i];
+                pages[i] = tx_gt.page(pending_pages[i]);
+            }
+            pending_len = port->next_frame_paged(pages, scratch, pending_meta, now);
             if (pending_len == 0)
                 break;
+            // The pages the frame spans leave the free list (they are its last entries).
+            pending_page_count = netif::tx_chunks(static_cast<std::uint32_t>(std::min<std::size_t>(pending_len, netif::max_tx_size)), 0);
+            tx_free.resize(tx_free.size() - pending_page_count);
             have_pending = true;
         }
-        const std::uint32_t chunks = netif::tx_chunks(static_cast<std::uint32_t>(pending_len), 0);
-        if (tx_free.size() < chunks || tx_gt.free_refs() < chunks)
-            break; // pages still in flight: wait for responses
+        const std::uint32_t chunks = pending_page_count;
+        if (tx_gt.free_refs() < chunks)
+            break; // references held by refused ends: retried later
         granted_count = 0;
         const netif::tx_submit_result r = txf.try_submit_chunks(
             static_cast<std::uint32_t>(pending_len), 0, netif::tx_meta{pending_meta.csum_flags, pending_meta.gso},
-            [&](std::uint32_t, std::uint32_t off, std::uint16_t len) -> netif::tx_buffer {
-                const std::uint32_t frame = tx_free.back();
-                std::memcpy(tx_gt.page(frame).data(), scratch.data() + off, len);
+            [&](std::uint32_t chunk, std::uint32_t, std::uint16_t len) -> netif::tx_buffer {
+                const std::uint32_t frame = pending_pages[chunk];
                 const auto g = tx_gt.try_grant(backend_domain, frame, mem::grant_access::read_only);
                 if (!g.ok())
                     return {}; // size 0: refused, nothing granted for this chunk
-                tx_free.pop_back();
                 granted_now[granted_count++] = {g.ref, frame};
                 return netif::tx_buffer{g.ref, 0, len, frame};
             });
@@ -576,9 +637,11 @@ bool netfront_vif::queue::send_tx() noexcept
             break; // reclaim reported it
         if (!r.ok()) {
             // The frame broke a rule the negotiation allows (checked at start-up, so this is a
-            // generator bug): give its pages back and go on.
+            // generator bug): give its pages back and go on. Chunks are granted in order.
             for (std::uint32_t i = 0; i < granted_count; ++i)
                 end_tx(granted_now[i].ref, granted_now[i].frame);
+            for (std::uint32_t i = granted_count; i < chunks; ++i)
+                tx_free.push_back(pending_pages[i]);
             bump(tx_errors);
             have_pending = false;
             continue;

@@ -2,11 +2,13 @@
 #pragma once
 
 // The reference netfront's data path: the shared memory of one vif (rings, grant tables and
-// their pages, event channels) and one thread per queue that transmits frames into granted
-// pages and keeps the RX ring filled, reassembles what netback delivers, merges TCP segments
-// (LRO) and hands frames to a sink. Frames come from and go to a `frame_port`: the built-in
-// traffic generator and sink (`traffic_port`), or a TAP device later. docs/netback.md
-// describes the threads and every counter.
+// their pages, event channels) and one thread per queue that transmits frames from granted
+// pages and keeps the RX ring filled, takes what netback delivers, merges TCP segments (LRO)
+// and hands frames up. Frames come from and go to a `frame_port`: the built-in traffic
+// generator and sink (`traffic_port`) or a TAP device (`tap_port`, ref_tap.hpp). A frame is
+// read into the pages it is granted in, and a received frame LRO does not merge is handed up
+// in the pages it arrived in, so a port that reads and writes scattered (the TAP) copies it
+// only in the kernel. docs/netback.md describes the threads and every counter.
 
 #include "control_session.hpp"
 #include "lro.hpp"
@@ -20,11 +22,13 @@
 #include <xnv/notify/eventfd_channel.hpp>
 #include <xnv/wire/netif_front.hpp>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -43,8 +47,38 @@ struct frame_meta {
     unsigned segments = 1;
 };
 
+/// Bytes from a frame's start that hold every header netfront and its ports read: Ethernet,
+/// one 802.1Q tag, IPv4 with the longest options (IPv6 without extension headers is shorter)
+/// and TCP with the longest options, 14 + 4 + 60 + 60 = 138, rounded up.
+inline constexpr std::size_t frame_head_bytes = 256;
+
+/// The first `frame_head_bytes` of a frame in pieces (all of it when it is shorter): the first
+/// piece itself when it holds them (the usual case: a backend fills whole pages), otherwise
+/// copied together into `copy`. Header parsers given this see what they would see in the
+/// whole frame.
+[[nodiscard]] inline std::span<const std::byte> frame_head(std::span<const std::span<const std::byte>> frags,
+                                                           std::span<std::byte, frame_head_bytes> copy) noexcept
+{
+    if (frags.empty())
+        return {};
+    if (frags[0].size() >= frame_head_bytes || frags.size() == 1)
+        return frags[0].first(std::min(frags[0].size(), frame_head_bytes));
+    std::size_t at = 0;
+    for (const auto& f : frags) {
+        const std::size_t n = std::min(f.size(), frame_head_bytes - at);
+        std::memcpy(copy.data() + at, f.data(), n);
+        at += n;
+        if (at == frame_head_bytes)
+            break;
+    }
+    return {copy.data(), at};
+}
+
+/// Pages that hold the largest netif frame (65535 bytes).
+inline constexpr std::size_t tx_frame_pages = (netif::max_tx_size + netif::page_size - 1) / netif::page_size;
+
 /// Where a queue's frames come from and go to. One object per queue, used by that queue's
-/// thread only. The generator/sink implements it now; a TAP device can later.
+/// thread only. The generator and sink (`traffic_port`) and the TAP (`tap_port`) implement it.
 class frame_port {
 public:
     virtual ~frame_port() = default;
@@ -54,10 +88,24 @@ public:
     /// Write the next frame into `buf` (65535 bytes) and its metadata into `meta`; return its
     /// length (0: none after all). Called only when `next_due` said it is due.
     [[nodiscard]] virtual std::size_t next_frame(std::span<std::byte> buf, frame_meta& meta, nanos now) = 0;
+    /// The same into the pages netfront grants (each `netif::page_size` bytes, at least
+    /// `tx_frame_pages` of them): the frame's bytes in order, each page filled before the next.
+    /// The default writes the frame into `scratch` (as `buf` above) with `next_frame` and copies
+    /// it across the pages; a port that can read scattered (the TAP's `readv`) overrides it, so
+    /// that the frame lands in the pages without that copy.
+    [[nodiscard]] virtual std::size_t next_frame_paged(std::span<const std::span<std::byte>> pages,
+                                                       std::span<std::byte> scratch, frame_meta& meta, nanos now);
     /// A descriptor that becomes readable when frames are waiting (-1: none; pacing only).
     [[nodiscard]] virtual int tx_wait_fd() const noexcept { return -1; }
     /// A received frame (contiguous), after reassembly and LRO.
     virtual void deliver(std::span<const std::byte> frame, const frame_meta& meta) = 0;
+    /// A received frame LRO did not touch, in the pieces of granted pages it arrived in (in
+    /// order, at most `netif::nr_slots_min`, each non-empty), so that a port which can hand
+    /// pieces on (the TAP's `writev`) need not copy them together first. The pieces are valid
+    /// only during the call. The default gathers them into `gather` and calls `deliver`.
+    /// @pre the pieces' total size is at most `gather.size()`
+    virtual void deliver_fragments(std::span<const std::span<const std::byte>> frags, const frame_meta& meta,
+                                   std::span<std::byte> gather);
     /// No further frames will be asked for (generation finished).
     [[nodiscard]] virtual bool tx_done() const noexcept = 0;
 };

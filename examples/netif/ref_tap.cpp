@@ -11,6 +11,7 @@
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <net/if_arp.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdexcept>
 #include <string>
@@ -294,23 +295,48 @@ void encode_vnet(const vnet_header& h, std::span<std::byte, vnet_header_bytes> r
     put(8, h.csum_offset);
 }
 
-vnet_read read_vnet_frame(int fd, std::span<std::byte> buf) noexcept
+vnet_read read_vnet_frame(int fd, std::span<std::byte, vnet_header_bytes> header,
+                          std::span<const std::span<std::byte>> pieces) noexcept
 {
     vnet_read r;
-    const ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (pieces.size() > tx_frame_pages) {
+        r.st = vnet_read::status::dropped;
+        return r;
+    }
+    std::array<iovec, 1 + tx_frame_pages> iov;
+    iov[0] = iovec{header.data(), header.size()};
+    std::size_t room = 0;
+    for (std::size_t i = 0; i < pieces.size(); ++i) {
+        iov[1 + i] = iovec{pieces[i].data(), pieces[i].size()};
+        room += pieces[i].size();
+    }
+    const ssize_t n = ::readv(fd, iov.data(), static_cast<int>(1 + pieces.size()));
     if (n < 0)
         return r; // EAGAIN (nothing waiting) or the device went away: poll says more
     const auto got = static_cast<std::size_t>(n);
     // Too short to be Ethernet, or larger than netif's 65535-byte limit (a TSO frame beyond it:
-    // the interface's gso_max_size should be lowered).
-    if (got <= vnet_header_bytes + 14 || got > vnet_header_bytes + netif::max_tx_size) {
+    // the interface's gso_max_size should be lowered), or filling the buffer (perhaps cut).
+    if (got <= vnet_header_bytes + 14 || got > vnet_header_bytes + netif::max_tx_size ||
+        got == vnet_header_bytes + room) {
         r.st = vnet_read::status::dropped;
         return r;
     }
-    const vnet_header h = decode_vnet(std::span<const std::byte, vnet_header_bytes>(buf.data(), vnet_header_bytes));
-    r.st = vnet_to_netif(h, r.meta) ? vnet_read::status::frame : vnet_read::status::dropped;
+    r.st = vnet_to_netif(decode_vnet(header), r.meta) ? vnet_read::status::frame : vnet_read::status::dropped;
     r.frame_bytes = got - vnet_header_bytes;
     return r;
+}
+
+vnet_read read_vnet_frame(int fd, std::span<std::byte, vnet_header_bytes> header, std::span<std::byte> frame) noexcept
+{
+    const std::span<std::byte> one[1] = {frame};
+    return read_vnet_frame(fd, header, std::span<const std::span<std::byte>>(one));
+}
+
+vnet_read read_vnet_frame(int fd, std::span<std::byte> buf) noexcept
+{
+    if (buf.size() <= vnet_header_bytes)
+        return vnet_read{vnet_read::status::dropped, 0, {}};
+    return read_vnet_frame(fd, buf.first<vnet_header_bytes>(), buf.subspan(vnet_header_bytes));
 }
 
 vnet_write write_vnet_frame(int fd, std::span<const std::byte> frame, const frame_meta& meta) noexcept
@@ -326,7 +352,30 @@ vnet_write write_vnet_frame(int fd, std::span<const std::byte> frame, const fram
     return h.gso_type != VIRTIO_NET_HDR_GSO_NONE ? vnet_write::written_gso : vnet_write::written;
 }
 
-tap_port::tap_port(mem::unique_fd fd) : fd_(std::move(fd)), buf_(vnet_read_buffer_bytes) {}
+vnet_write write_vnet_fragments(int fd, std::span<const std::span<const std::byte>> frags,
+                                const frame_meta& meta) noexcept
+{
+    if (frags.size() > netif::nr_slots_min)
+        return vnet_write::refused;
+    std::array<std::byte, frame_head_bytes> head_copy;
+    const vnet_header h = netif_to_vnet(frame_head(frags, head_copy), meta);
+    std::array<std::byte, vnet_header_bytes> raw{};
+    encode_vnet(h, raw);
+    std::array<iovec, 1 + netif::nr_slots_min> iov;
+    iov[0] = iovec{raw.data(), raw.size()};
+    std::size_t bytes = raw.size();
+    for (std::size_t i = 0; i < frags.size(); ++i) {
+        // writev only reads through iov_base; the cast is its C signature's.
+        iov[1 + i] = iovec{const_cast<std::byte*>(frags[i].data()), frags[i].size()};
+        bytes += frags[i].size();
+    }
+    const ssize_t n = ::writev(fd, iov.data(), static_cast<int>(1 + frags.size()));
+    if (n < 0 || static_cast<std::size_t>(n) != bytes)
+        return vnet_write::refused;
+    return h.gso_type != VIRTIO_NET_HDR_GSO_NONE ? vnet_write::written_gso : vnet_write::written;
+}
+
+tap_port::tap_port(mem::unique_fd fd) : fd_(std::move(fd)) {}
 
 namespace {
 void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept
@@ -336,58 +385,78 @@ void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept
 }
 } // namespace
 
-bool tap_port::fill() noexcept
+nanos tap_port::next_due(nanos)
 {
-    while (len_ == 0) {
-        const vnet_read r = read_vnet_frame(fd_.get(), buf_);
-        if (r.st == vnet_read::status::none)
-            return false;
+    // Frames are read straight into the caller's buffer, so none is read ahead to answer
+    // this: after a read that found the device empty, a poll that does not wait says whether
+    // one has arrived since.
+    if (dry_) {
+        pollfd p{fd_.get(), POLLIN, 0};
+        if (::poll(&p, 1, 0) <= 0 || (p.revents & POLLIN) == 0)
+            return nanos::max();
+        dry_ = false;
+    }
+    return nanos::zero();
+}
+
+std::size_t tap_port::read_into(std::span<const std::span<std::byte>> pieces, frame_meta& meta) noexcept
+{
+    std::array<std::byte, vnet_header_bytes> header;
+    for (;;) {
+        const vnet_read r = read_vnet_frame(fd_.get(), header, pieces);
+        if (r.st == vnet_read::status::none) {
+            dry_ = true;
+            return 0;
+        }
         if (r.st == vnet_read::status::dropped) {
             bump(c_.read_dropped);
             continue;
         }
-        len_ = r.frame_bytes;
-        meta_ = r.meta;
+        meta = r.meta;
+        bump(c_.read_frames);
+        bump(c_.read_bytes, r.frame_bytes);
+        if (meta.gso.type != netif::gso_type::none)
+            bump(c_.read_gso);
+        return r.frame_bytes;
     }
-    return true;
-}
-
-nanos tap_port::next_due(nanos)
-{
-    return fill() ? nanos::zero() : nanos::max();
 }
 
 std::size_t tap_port::next_frame(std::span<std::byte> buf, frame_meta& meta, nanos)
 {
-    while (fill()) {
-        const std::size_t frame = len_;
-        len_ = 0;
-        if (frame > buf.size()) {
-            bump(c_.read_dropped);
-            continue;
-        }
-        meta = meta_;
-        std::memcpy(buf.data(), buf_.data() + vnet_header_bytes, frame);
-        bump(c_.read_frames);
-        bump(c_.read_bytes, frame);
-        if (meta.gso.type != netif::gso_type::none)
-            bump(c_.read_gso);
-        return frame;
-    }
-    return 0;
+    const std::span<std::byte> one[1] = {buf};
+    return read_into(one, meta);
 }
 
-void tap_port::deliver(std::span<const std::byte> frame, const frame_meta& meta)
+std::size_t tap_port::next_frame_paged(std::span<const std::span<std::byte>> pages, std::span<std::byte>,
+                                       frame_meta& meta, nanos)
 {
-    const vnet_write w = write_vnet_frame(fd_.get(), frame, meta);
+    return read_into(pages, meta);
+}
+
+void tap_port::count_write(vnet_write w, std::size_t bytes) noexcept
+{
     if (w == vnet_write::refused) {
         bump(c_.write_errors);
         return;
     }
     bump(c_.written_frames);
-    bump(c_.written_bytes, frame.size());
+    bump(c_.written_bytes, bytes);
     if (w == vnet_write::written_gso)
         bump(c_.written_gso);
+}
+
+void tap_port::deliver(std::span<const std::byte> frame, const frame_meta& meta)
+{
+    count_write(write_vnet_frame(fd_.get(), frame, meta), frame.size());
+}
+
+void tap_port::deliver_fragments(std::span<const std::span<const std::byte>> frags, const frame_meta& meta,
+                                 std::span<std::byte>)
+{
+    std::size_t bytes = 0;
+    for (const auto& f : frags)
+        bytes += f.size();
+    count_write(write_vnet_fragments(fd_.get(), frags, meta), bytes);
 }
 
 tap_stats tap_port::stats() const noexcept

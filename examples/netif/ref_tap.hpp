@@ -135,6 +135,15 @@ inline constexpr std::size_t vnet_read_buffer_bytes = vnet_header_bytes + netif:
 /// holds at least `vnet_read_buffer_bytes`, and translate its virtio_net_hdr.
 /// Thread safety: one reader per descriptor.
 [[nodiscard]] vnet_read read_vnet_frame(int fd, std::span<std::byte> buf) noexcept;
+/// The same with the virtio_net_hdr and the frame read into separate buffers (one `readv`), so
+/// the frame lands where its reader wants it. A frame that fills `frame` may have been cut and
+/// is `dropped`: give `frame` at least `netif::max_tx_size + 1` bytes to lose none.
+[[nodiscard]] vnet_read read_vnet_frame(int fd, std::span<std::byte, vnet_header_bytes> header,
+                                        std::span<std::byte> frame) noexcept;
+/// The same with the frame spread over `pieces` in order (at most `tx_frame_pages`; more are
+/// `dropped` unread): netfront reads into the pages it grants.
+[[nodiscard]] vnet_read read_vnet_frame(int fd, std::span<std::byte, vnet_header_bytes> header,
+                                        std::span<const std::span<std::byte>> pieces) noexcept;
 
 /// Outcome of `write_vnet_frame`.
 enum class vnet_write : std::uint8_t {
@@ -146,6 +155,14 @@ enum class vnet_write : std::uint8_t {
 /// Write one frame with the virtio_net_hdr its receive-side metadata asks for (`netif_to_vnet`)
 /// in one `writev`. Thread safety: any thread; the kernel takes each write as one frame.
 [[nodiscard]] vnet_write write_vnet_frame(int fd, std::span<const std::byte> frame, const frame_meta& meta) noexcept;
+
+/// Write one frame given in pieces (at most `netif::nr_slots_min`, in order) with the
+/// virtio_net_hdr its metadata asks for, in one `writev` straight from the pieces: the same
+/// header `write_vnet_frame` writes for the frame copied together (the headers are read from
+/// `frame_head`), without that copy. More pieces than that are refused.
+/// Thread safety: any thread; the kernel takes each write as one frame.
+[[nodiscard]] vnet_write write_vnet_fragments(int fd, std::span<const std::span<const std::byte>> frags,
+                                              const frame_meta& meta) noexcept;
 
 /// Counters of one TAP queue, readable from any thread (approximate while running).
 struct tap_stats {
@@ -165,21 +182,33 @@ class tap_port final : public frame_port {
 public:
     explicit tap_port(mem::unique_fd fd);
 
+    /// Now, unless the last read found the device empty; then now only if it is readable
+    /// again (one `poll` that does not wait).
     nanos next_due(nanos now) override;
+    /// Reads the frame straight into `buf` (at least `netif::max_tx_size + 1` bytes: a frame
+    /// that fills `buf` may have been cut and is dropped).
     std::size_t next_frame(std::span<std::byte> buf, frame_meta& meta, nanos now) override;
+    /// Reads the frame straight into `pages` (one `readv`); `scratch` is not used. Pages that
+    /// hold `netif::max_tx_size + 1` bytes lose no frame; one that fills them all may have
+    /// been cut and is dropped.
+    std::size_t next_frame_paged(std::span<const std::span<std::byte>> pages, std::span<std::byte> scratch,
+                                 frame_meta& meta, nanos now) override;
     [[nodiscard]] int tx_wait_fd() const noexcept override { return fd_.get(); }
     void deliver(std::span<const std::byte> frame, const frame_meta& meta) override;
+    /// Writes the pieces with `write_vnet_fragments`; `gather` is not used.
+    void deliver_fragments(std::span<const std::span<const std::byte>> frags, const frame_meta& meta,
+                           std::span<std::byte> gather) override;
     [[nodiscard]] bool tx_done() const noexcept override { return false; }
 
     [[nodiscard]] tap_stats stats() const noexcept;
 
 private:
-    bool fill() noexcept;
+    std::size_t read_into(std::span<const std::span<std::byte>> pieces, frame_meta& meta) noexcept;
+    void count_write(vnet_write w, std::size_t bytes) noexcept;
 
     mem::unique_fd fd_;
-    std::vector<std::byte> buf_; // one frame read ahead, its virtio_net_hdr first
-    std::size_t len_ = 0;        // frame bytes after the header in buf_ (0: none)
-    frame_meta meta_{};          // the read-ahead frame's offloads
+    // The last read found nothing: no frame is due until the device is readable again.
+    bool dry_ = false;
     struct counters {
         std::atomic<std::uint64_t> read_frames{0}, read_bytes{0}, read_gso{0}, read_dropped{0};
         std::atomic<std::uint64_t> written_frames{0}, written_bytes{0}, written_gso{0}, write_errors{0};
