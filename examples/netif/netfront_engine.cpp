@@ -679,7 +679,12 @@ void netfront_vif::queue::idle_wait() noexcept
         return;
     const nanos now = steady_now();
     nanos wait = std::chrono::milliseconds(50); // the stop flag is looked at this often
-    if (!have_pending) {
+    // No frame can be taken now if one is pending (no room on the ring) or if fewer pages are
+    // free than the largest frame needs (send_tx reads a frame only into free pages): then
+    // only netback's responses can make progress, and they are notified on `from_back`.
+    // Waking for a due generator or a readable TAP meanwhile would return at once and spin.
+    const bool tx_blocked = have_pending || tx_free.size() < tx_frame_pages;
+    if (!tx_blocked) {
         const nanos due = port->next_due(now);
         if (due != nanos::max())
             wait = std::min(wait, std::max(nanos::zero(), due - now));
@@ -695,11 +700,8 @@ void netfront_vif::queue::idle_wait() noexcept
     nfds_t n = 0;
     for (auto& ch : from_back)
         fds[n++] = pollfd{ch.fd(), POLLIN, 0};
-    // The frame source is watched only while a frame could be taken from it: with a frame
-    // already pending (no room on the ring, or no free pages) a readable source would end
-    // every poll at once and the thread would spin until netback answered; the responses that
-    // make room are notified on `from_back` instead.
-    if (port->tx_wait_fd() >= 0 && !have_pending)
+    // The frame source is watched only while a frame could be taken from it (see above).
+    if (port->tx_wait_fd() >= 0 && !tx_blocked)
         fds[n++] = pollfd{port->tx_wait_fd(), POLLIN, 0};
     const auto ms = std::chrono::duration_cast<std::chrono::microseconds>(wait).count();
     timespec ts{static_cast<time_t>(ms / 1000000), static_cast<long>(ms % 1000000) * 1000};
