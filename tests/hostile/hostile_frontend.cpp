@@ -180,7 +180,7 @@ struct scenario {
         a.vif->stop();
         b.vif->stop();
         for (const good_front* f : {&a, &b}) {
-            const sink_stats st = f->port->stats();
+            const sink_stats st = f->sink();
             CHECK(st.records == n);
             CHECK(st.lost == 0);
             CHECK(st.duplicated == 0);
@@ -489,7 +489,7 @@ TEST_CASE("hostile frontend: no RX buffers, or always one fewer than a frame nee
     s.h.kick(1);
     // A third guest sends 9000-byte frames to the starving one without waiting for it.
     const std::uint64_t to_starving = xnv::test::scaled_count("XNV_TEST_HOSTILE_STARVED", 200, 100, 60);
-    good_front c(mac_c, mac_h, to_starving, false, 9000, 9000);
+    good_front c(mac_c, mac_h, to_starving, {.wait_peer = false, .size_min = 9000, .size_max = 9000});
     const auto idc = s.nb.add_vif(connection_of(*c.vif), "c");
     c.vif->start();
     bool over_cap = false;

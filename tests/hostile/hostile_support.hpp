@@ -6,8 +6,7 @@
 // (anything a guest could write), and the wait loop that drives netback's periodic work.
 
 #include "counts.hpp"
-#include "netback_engine.hpp"
-#include "netfront_engine.hpp"
+#include "engine_harness.hpp"
 #include "ref_layout.hpp"
 
 #include <xnv/mem/grant_table.hpp>
@@ -42,94 +41,14 @@ inline constexpr mac_bytes mac_b{0x02, 0, 0, 0, 0, 0x0b};
 inline constexpr mac_bytes mac_c{0x02, 0, 0, 0, 0, 0x0c};
 inline constexpr mac_bytes mac_h{0x02, 0, 0, 0, 0, 0x66};
 
-inline mem::unique_fd dup_fd(int fd) { return mem::unique_fd(::fcntl(fd, F_DUPFD_CLOEXEC, 0)); }
-
-inline control::negotiated params_for(const mac_bytes& mac)
-{
-    control::negotiated p;
-    p.sg = true;
-    p.gso_tcpv4 = p.gso_tcpv6 = true;
-    p.split_event_channels = true;
-    p.queues = 1;
-    p.mac = mac;
-    p.mtu = control::max_mtu;
-    return p;
-}
-
-/// What netback's control session would hold for `v` once described (the region mapped after
-/// the same checks, duplicates of the event channel descriptors).
-inline control::back_connection connection_of(const netfront_vif& v)
-{
-    control::back_connection c;
-    c.params = v.params();
-    const control::front_layout plan = v.plan();
-    mem::map_options mo;
-    mo.expected_bytes = plan.memory_bytes;
-    mem::map_result m = mem::shared_region::try_map(dup_fd(plan.memory_fd), mo);
-    REQUIRE(m.ok());
-    c.region = std::move(m.region);
-    for (const auto& qp : plan.queues) {
-        control::queue_setup s;
-        s.tx_ring_offset = qp.tx_ring_offset;
-        s.rx_ring_offset = qp.rx_ring_offset;
-        s.tx_grants = qp.tx_grants;
-        s.rx_grants = qp.rx_grants;
-        s.event_channels = v.params().split_event_channels ? 2 : 1;
-        for (std::size_t i = 0; i < std::size_t{s.event_channels} * 2; ++i)
-            s.event_fds[i] = dup_fd(qp.event_fds[i]);
-        c.queues.push_back(std::move(s));
-    }
-    return c;
-}
-
-/// A well-behaved netfront: the generator sends `count` test frames to `peer`, the sink checks
-/// what arrives.
-struct good_front {
-    std::unique_ptr<netfront_vif> vif;
-    traffic_port* port = nullptr;
-
-    good_front(const mac_bytes& mac, const mac_bytes& peer, std::uint64_t count, bool wait_peer = true,
-               std::uint32_t size_min = 60, std::uint32_t size_max = 9000)
-    {
-        generator_config g;
-        g.mac = mac;
-        g.peer = peer;
-        g.count = count;
-        g.size_min = size_min;
-        g.size_max = size_max;
-        g.dist = size_min == size_max ? size_dist::fixed : size_dist::log_uniform;
-        if (wait_peer)
-            g.peer_seen = std::make_shared<std::atomic<bool>>(false);
-        auto tp = std::make_unique<traffic_port>(g, 0, 1);
-        port = tp.get();
-        std::vector<std::unique_ptr<frame_port>> p;
-        p.push_back(std::move(tp));
-        vif = std::make_unique<netfront_vif>(params_for(mac), netfront_config{}, std::move(p));
-    }
-    [[nodiscard]] std::uint64_t received() const { return port->records_approx(); }
-};
-
-/// Wait for `p`, calling the engine's tick meanwhile as netback's main loop does.
-template <class Pred>
-bool eventually(netback_engine& nb, Pred p, std::chrono::seconds limit = std::chrono::seconds(30))
-{
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!p()) {
-        if (std::chrono::steady_clock::now() > deadline)
-            return false;
-        nb.tick();
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    return true;
-}
-
-inline netback_config small_config()
-{
-    netback_config c;
-    c.workers = 2;
-    c.rx_queue_bytes = 262144;
-    return c;
-}
+using xnv::test::connection_of;
+using xnv::test::dup_fd;
+using xnv::test::eventually;
+using xnv::test::params_for;
+using xnv::test::small_config;
+/// A well-behaved netfront: the generator sends test frames to a peer, the sink checks them.
+using good_front = xnv::test::test_front;
+using xnv::test::front_options;
 
 inline constexpr std::size_t tx_slot_bytes = std::max(sizeof(netif::tx_request), sizeof(netif::tx_response));
 inline constexpr std::size_t rx_slot_bytes = std::max(sizeof(netif::rx_request), sizeof(netif::rx_response));

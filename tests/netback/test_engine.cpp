@@ -6,8 +6,7 @@
 // than its cap), and a vif removed while frames flow to it.
 
 #include "counts.hpp"
-#include "netback_engine.hpp"
-#include "netfront_engine.hpp"
+#include "engine_harness.hpp"
 #include "ref_layout.hpp"
 
 #include <xnv/mem/region.hpp>
@@ -17,13 +16,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
-#include <memory>
 #include <thread>
 
-#include <fcntl.h>
 #include <unistd.h>
 
 using namespace xnv::example;
+using namespace xnv::test;
 namespace mem = xnv::mem;
 
 namespace {
@@ -32,109 +30,7 @@ constexpr mac_bytes mac_a{0x02, 0, 0, 0, 0, 0x0a};
 constexpr mac_bytes mac_b{0x02, 0, 0, 0, 0, 0x0b};
 constexpr mac_bytes mac_c{0x02, 0, 0, 0, 0, 0x0c};
 
-mem::unique_fd dup_fd(int fd) { return mem::unique_fd(::fcntl(fd, F_DUPFD_CLOEXEC, 0)); }
-
-control::negotiated params_for(const mac_bytes& mac, std::uint32_t queues = 1)
-{
-    control::negotiated p;
-    p.sg = true;
-    p.gso_tcpv4 = p.gso_tcpv6 = true;
-    p.split_event_channels = true;
-    p.queues = queues;
-    p.mac = mac;
-    p.mtu = control::max_mtu;
-    return p;
-}
-
-// What netback's control session would hold once the netfront described `v`: the region mapped
-// after the same checks, and duplicates of the event channel descriptors.
-control::back_connection connection_of(const netfront_vif& v)
-{
-    control::back_connection c;
-    c.params = v.params();
-    const control::front_layout plan = v.plan();
-    mem::map_options mo;
-    mo.expected_bytes = plan.memory_bytes;
-    mem::map_result m = mem::shared_region::try_map(dup_fd(plan.memory_fd), mo);
-    REQUIRE(m.ok());
-    c.region = std::move(m.region);
-    for (const auto& qp : plan.queues) {
-        control::queue_setup s;
-        s.tx_ring_offset = qp.tx_ring_offset;
-        s.rx_ring_offset = qp.rx_ring_offset;
-        s.tx_grants = qp.tx_grants;
-        s.rx_grants = qp.rx_grants;
-        s.event_channels = v.params().split_event_channels ? 2 : 1;
-        for (std::size_t i = 0; i < std::size_t{s.event_channels} * 2; ++i)
-            s.event_fds[i] = dup_fd(qp.event_fds[i]);
-        c.queues.push_back(std::move(s));
-    }
-    return c;
-}
-
-struct front {
-    std::unique_ptr<netfront_vif> vif;
-    std::vector<traffic_port*> ports;
-
-    front(const mac_bytes& mac, const mac_bytes& peer, std::uint64_t count, bool wait_peer = true,
-          std::uint32_t queues = 1, std::uint64_t rate = 0)
-    {
-        generator_config g;
-        g.mac = mac;
-        g.peer = peer;
-        g.count = count;
-        g.rate = rate;
-        g.size_min = 60;
-        g.size_max = 9000;
-        g.dist = size_dist::log_uniform;
-        if (wait_peer)
-            g.peer_seen = std::make_shared<std::atomic<bool>>(false);
-        std::vector<std::unique_ptr<frame_port>> p;
-        for (std::uint32_t q = 0; q < queues; ++q) {
-            auto tp = std::make_unique<traffic_port>(g, q, queues);
-            ports.push_back(tp.get());
-            p.push_back(std::move(tp));
-        }
-        vif = std::make_unique<netfront_vif>(params_for(mac, queues), netfront_config{}, std::move(p));
-    }
-    [[nodiscard]] std::uint64_t received() const
-    {
-        std::uint64_t n = 0;
-        for (auto* p : ports)
-            n += p->records_approx();
-        return n;
-    }
-    [[nodiscard]] sink_stats sink() const
-    {
-        sink_stats s;
-        for (auto* p : ports) {
-            const sink_stats x = p->stats();
-            s.records += x.records;
-            s.lost += x.lost;
-            s.duplicated += x.duplicated;
-            s.reordered += x.reordered;
-            s.corrupted += x.corrupted;
-            s.truncated += x.truncated;
-        }
-        return s;
-    }
-};
-
-// Wait for `p`, driving the engine's periodic work meanwhile as netback's main loop does.
-template <class Pred>
-bool eventually(netback_engine& nb, Pred p, std::chrono::seconds limit = std::chrono::seconds(60))
-{
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!p()) {
-        if (std::chrono::steady_clock::now() > deadline)
-            return false;
-        nb.tick();
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return true;
-}
-
-void check_clean(const front& f, std::uint64_t expected)
+void check_clean(const test_front& f, std::uint64_t expected)
 {
     const sink_stats s = f.sink();
     CHECK(s.records == expected);
@@ -145,22 +41,14 @@ void check_clean(const front& f, std::uint64_t expected)
     CHECK(s.truncated == 0);
 }
 
-netback_config small_config()
-{
-    netback_config c;
-    c.workers = 2;
-    c.rx_queue_bytes = 262144;
-    return c;
-}
-
 } // namespace
 
 TEST_CASE("engine: two vifs exchange frames in both directions, counted alike on both sides")
 {
     const std::uint64_t n = xnv::test::scaled_count("XNV_TEST_ENGINE_FRAMES", 20000, 2000);
     netback_engine nb(small_config());
-    front a(mac_a, mac_b, n, true, 2);
-    front b(mac_b, mac_a, n);
+    test_front a(mac_a, mac_b, n, {.queues = 2});
+    test_front b(mac_b, mac_a, n);
     const auto ida = nb.add_vif(connection_of(*a.vif), "a");
     const auto idb = nb.add_vif(connection_of(*b.vif), "b");
     a.vif->start();
@@ -191,9 +79,9 @@ TEST_CASE("engine: a frontend whose req_prod runs past its ring is disconnected 
 {
     const std::uint64_t n = xnv::test::scaled_count("XNV_TEST_ENGINE_FRAMES", 20000, 2000);
     netback_engine nb(small_config());
-    front a(mac_a, mac_b, n);
-    front b(mac_b, mac_a, n);
-    front bad(mac_c, mac_a, 0, false); // never started: the test writes its ring by hand
+    test_front a(mac_a, mac_b, n);
+    test_front b(mac_b, mac_a, n);
+    test_front bad(mac_c, mac_a, 0, {.wait_peer = false}); // never started: the test writes its ring by hand
     const auto ida = nb.add_vif(connection_of(*a.vif), "a");
     const auto idb = nb.add_vif(connection_of(*b.vif), "b");
     control::back_connection bc = connection_of(*bad.vif);
@@ -239,8 +127,8 @@ TEST_CASE("engine: a guest that stops taking frames pins at most its backlog cap
     cfg.rx_expire = std::chrono::milliseconds(20);
     netback_engine nb(cfg);
     // The sender does not wait for the silent guest (which never sends a frame to be seen).
-    front a(mac_a, mac_c, n, false);
-    front silent(mac_c, mac_a, 0, false); // posts its RX buffers, then never consumes anything
+    test_front a(mac_a, mac_c, n, {.wait_peer = false});
+    test_front silent(mac_c, mac_a, 0, {.wait_peer = false}); // posts its RX buffers, then never consumes anything
     const auto ida = nb.add_vif(connection_of(*a.vif), "a");
     const auto ids = nb.add_vif(connection_of(*silent.vif), "silent");
     a.vif->start();
@@ -267,8 +155,8 @@ TEST_CASE("engine: removing a vif while frames flow to it leaves the sender runn
 {
     netback_engine nb(small_config());
     // A sends at a fixed rate for as long as the test runs, to B.
-    front a(mac_a, mac_b, 0, true, 1, 20000);
-    front b(mac_b, mac_a, 0, true, 1, 20000);
+    test_front a(mac_a, mac_b, 0, {.rate = 20000});
+    test_front b(mac_b, mac_a, 0, {.rate = 20000});
     const auto ida = nb.add_vif(connection_of(*a.vif), "a");
     const auto idb = nb.add_vif(connection_of(*b.vif), "b");
     a.vif->start();

@@ -5,107 +5,27 @@
 // service; once it publishes real work it is served again. Bad back-off settings are refused.
 
 #include "counts.hpp"
-#include "netback_engine.hpp"
-#include "netfront_engine.hpp"
-
-#include <xnv/mem/region.hpp>
+#include "engine_harness.hpp"
 
 #include <doctest/doctest.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
 
-#include <fcntl.h>
 #include <unistd.h>
 
 using namespace xnv::example;
-namespace mem = xnv::mem;
+using namespace xnv::test;
 
 namespace {
 
 constexpr mac_bytes mac_a{0x02, 0, 0, 0, 0, 0x1a};
 constexpr mac_bytes mac_b{0x02, 0, 0, 0, 0, 0x1b};
 constexpr mac_bytes mac_s{0x02, 0, 0, 0, 0, 0x1c};
-
-mem::unique_fd dup_fd(int fd) { return mem::unique_fd(::fcntl(fd, F_DUPFD_CLOEXEC, 0)); }
-
-control::negotiated params_for(const mac_bytes& mac)
-{
-    control::negotiated p;
-    p.sg = true;
-    p.gso_tcpv4 = p.gso_tcpv6 = true;
-    p.split_event_channels = true;
-    p.queues = 1;
-    p.mac = mac;
-    p.mtu = control::max_mtu;
-    return p;
-}
-
-// What netback's control session holds once netfront described `v`.
-control::back_connection connection_of(const netfront_vif& v)
-{
-    control::back_connection c;
-    c.params = v.params();
-    const control::front_layout plan = v.plan();
-    mem::map_options mo;
-    mo.expected_bytes = plan.memory_bytes;
-    mem::map_result m = mem::shared_region::try_map(dup_fd(plan.memory_fd), mo);
-    REQUIRE(m.ok());
-    c.region = std::move(m.region);
-    for (const auto& qp : plan.queues) {
-        control::queue_setup s;
-        s.tx_ring_offset = qp.tx_ring_offset;
-        s.rx_ring_offset = qp.rx_ring_offset;
-        s.tx_grants = qp.tx_grants;
-        s.rx_grants = qp.rx_grants;
-        s.event_channels = 2;
-        for (std::size_t i = 0; i < 4; ++i)
-            s.event_fds[i] = dup_fd(qp.event_fds[i]);
-        c.queues.push_back(std::move(s));
-    }
-    return c;
-}
-
-struct front {
-    std::unique_ptr<netfront_vif> vif;
-    traffic_port* port = nullptr;
-
-    front(const mac_bytes& mac, const mac_bytes& peer, std::uint64_t count)
-    {
-        generator_config g;
-        g.mac = mac;
-        g.peer = peer;
-        g.count = count;
-        g.size_min = 60;
-        g.size_max = 1514;
-        g.dist = size_dist::uniform;
-        g.peer_seen = std::make_shared<std::atomic<bool>>(false);
-        std::vector<std::unique_ptr<frame_port>> p;
-        auto tp = std::make_unique<traffic_port>(g, 0, 1);
-        port = tp.get();
-        p.push_back(std::move(tp));
-        vif = std::make_unique<netfront_vif>(params_for(mac), netfront_config{}, std::move(p));
-    }
-    [[nodiscard]] std::uint64_t received() const { return port->records_approx(); }
-};
-
-template <class Pred>
-bool eventually(netback_engine& nb, Pred p, std::chrono::seconds limit = std::chrono::seconds(60))
-{
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!p()) {
-        if (std::chrono::steady_clock::now() > deadline)
-            return false;
-        nb.tick();
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    return true;
-}
 
 nb_queue_stats stats_of(netback_engine& nb, std::uint32_t id)
 {
@@ -123,24 +43,19 @@ void storm(int fd, std::uint64_t n)
         REQUIRE(::write(fd, &one, sizeof one) == static_cast<ssize_t>(sizeof one));
 }
 
-netback_config config()
-{
-    netback_config c;
-    c.workers = 2;
-    c.rx_queue_bytes = 262144;
-    return c;
-}
+// Frames of 60 to 1514 bytes, uniformly.
+constexpr front_options frames_to_1514{.size_max = 1514, .dist = size_dist::uniform};
 
 } // namespace
 
 TEST_CASE("kick back-off: a frontend kicking with nothing published is backed off; the other vifs keep service")
 {
     const std::uint64_t n = xnv::test::scaled_count("XNV_TEST_BACKOFF_FRAMES", 20000, 2000, 1000);
-    netback_engine nb(config());
-    front a(mac_a, mac_b, n);
-    front b(mac_b, mac_a, n);
+    netback_engine nb(small_config());
+    test_front a(mac_a, mac_b, n, frames_to_1514);
+    test_front b(mac_b, mac_a, n, frames_to_1514);
     // The stormer's queue thread never runs: nothing it kicks for is ever published.
-    front s(mac_s, mac_a, 1);
+    test_front s(mac_s, mac_a, 1, frames_to_1514);
     const auto ida = nb.add_vif(connection_of(*a.vif), "a");
     const auto idb = nb.add_vif(connection_of(*b.vif), "b");
     const auto ids = nb.add_vif(connection_of(*s.vif), "storm");
@@ -164,9 +79,9 @@ TEST_CASE("kick back-off: a frontend kicking with nothing published is backed of
     REQUIRE(served);
     a.vif->stop();
     b.vif->stop();
-    CHECK(a.port->stats().lost == 0);
-    CHECK(b.port->stats().lost == 0);
-    CHECK(a.port->stats().corrupted == 0);
+    CHECK(a.sink().lost == 0);
+    CHECK(b.sink().lost == 0);
+    CHECK(a.sink().corrupted == 0);
 
     const nb_queue_stats st = stats_of(nb, ids);
     MESSAGE("storm: " << kicks_sent << " kicks written, " << st.kicks << " taken, " << st.spurious_kicks
@@ -185,9 +100,9 @@ TEST_CASE("kick back-off: a frontend kicking with nothing published is backed of
 
 TEST_CASE("kick back-off: a backed-off frontend that publishes real work is served again")
 {
-    netback_engine nb(config());
-    front a(mac_a, mac_s, 1);
-    front s(mac_s, mac_a, 200);
+    netback_engine nb(small_config());
+    test_front a(mac_a, mac_s, 1, frames_to_1514);
+    test_front s(mac_s, mac_a, 200, frames_to_1514);
     const auto ida = nb.add_vif(connection_of(*a.vif), "a");
     const auto ids = nb.add_vif(connection_of(*s.vif), "storm");
     const int tx_kick = s.vif->plan().queues[0].event_fds[0];
@@ -202,7 +117,7 @@ TEST_CASE("kick back-off: a backed-off frontend that publishes real work is serv
     REQUIRE(eventually(nb, [&] { return a.received() >= 200; }));
     s.vif->stop();
     a.vif->stop();
-    CHECK(a.port->stats().lost == 0);
+    CHECK(a.sink().lost == 0);
     CHECK(stats_of(nb, ids).tx_packets >= 200);
     CHECK(stats_of(nb, ida).backoff_engaged == 0);
 }
@@ -211,14 +126,14 @@ TEST_CASE("kick back-off: bad settings are refused with a clear message")
 {
     SUBCASE("a zero initial delay")
     {
-        netback_config c = config();
+        netback_config c = small_config();
         c.kick_backoff.initial = std::chrono::nanoseconds(0);
         CHECK_THROWS_WITH_AS(netback_engine{c}, doctest::Contains("initial delay must be positive"),
                              std::invalid_argument);
     }
     SUBCASE("a cap below the initial delay")
     {
-        netback_config c = config();
+        netback_config c = small_config();
         c.kick_backoff.initial = std::chrono::milliseconds(2);
         c.kick_backoff.cap = std::chrono::milliseconds(1);
         CHECK_THROWS_WITH_AS(netback_engine{c}, doctest::Contains("is below the initial delay"),
@@ -226,7 +141,7 @@ TEST_CASE("kick back-off: bad settings are refused with a clear message")
     }
     SUBCASE("a negative event busy-poll time")
     {
-        netback_config c = config();
+        netback_config c = small_config();
         c.event_busy_poll = std::chrono::microseconds(-1);
         CHECK_THROWS_WITH_AS(netback_engine{c}, doctest::Contains("busy-poll time must not be negative"),
                              std::invalid_argument);
