@@ -2,6 +2,10 @@
 # What the network end-to-end scripts share; sourced, not run.
 #
 #   e2e_require TOOL...      exit 77 (skipped) unless root, /dev/net/tun and every TOOL exist
+#   e2e_expect STATUS TEXT COMMAND...
+#                            run COMMAND (20 s at most, stderr into $OUT): it must exit with
+#                            STATUS and say TEXT on stderr; a mismatch is printed and counted
+#                            in $failures
 #   e2e_setup TAG SUFFIX...  a run name, one namespace name per SUFFIX (in NS[SUFFIX]), an
 #                            abstract socket name (SOCK), a scratch directory (WORK), a random
 #                            /24 of 198.18.0.0/15 (NET) and an EXIT trap that removes every
@@ -56,4 +60,17 @@ e2e_setup() {
     trap e2e_cleanup EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
+}
+
+e2e_expect() {
+    local status=$1 text=$2
+    shift 2
+    timeout 20 "$@" >/dev/null 2>"$OUT"
+    local got=$?
+    if [ $got != "$status" ] || ! grep -qF -- "$text" "$OUT"; then
+        echo "FAIL: '$*' exited $got (wanted $status) saying: $(head -c 300 "$OUT") (wanted '$text')"
+        failures=$((failures + 1))
+    else
+        echo "ok: $(grep -m1 -F -- "$text" "$OUT" | cut -c1-200)"
+    fi
 }

@@ -6,49 +6,29 @@
 #   tap_errors.sh NETFRONT
 set -u
 NETFRONT=$1
-if [ "$(id -u)" != 0 ]; then
-    echo "SKIP: these checks drop privileges and hide /dev/net/tun, which needs root"
-    exit 77
-fi
-if [ ! -c /dev/net/tun ]; then
-    echo "SKIP: /dev/net/tun is missing"
-    exit 77
-fi
+. "$(dirname "$0")/netns_lib.sh"
+e2e_require ip setpriv unshare
 OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
 failures=0
 
-# expect STATUS TEXT COMMAND...: the command exits with STATUS and says TEXT on stderr.
-expect() {
-    local status=$1 text=$2
-    shift 2
-    "$@" >/dev/null 2>"$OUT"
-    local got=$?
-    if [ $got != "$status" ] || ! grep -qF -- "$text" "$OUT"; then
-        echo "FAIL: '$*' exited $got (wanted $status) saying: $(head -c 300 "$OUT") (wanted '$text')"
-        failures=$((failures + 1))
-    else
-        echo "ok: $(head -1 "$OUT" | cut -c1-200)"
-    fi
-}
-
 SOCK=@xnv-tap-errors-$$ # nothing listens here: every case must fail before connecting
 NOBODY=$(id -u nobody 2>/dev/null || echo 65534)
-expect 1 "needs CAP_NET_ADMIN" setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups \
+e2e_expect 1 "needs CAP_NET_ADMIN" setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups \
     "$NETFRONT" --socket $SOCK --mode tap --tap-name xnverr$$
-expect 1 "/dev/net/tun is missing" unshare -m sh -c \
+e2e_expect 1 "/dev/net/tun is missing" unshare -m sh -c \
     "mount -t tmpfs none /dev/net && exec '$NETFRONT' --socket $SOCK --mode tap --tap-name xnverr$$"
-expect 1 "network namespace 'xnv-no-such-ns-$$' does not exist" \
+e2e_expect 1 "network namespace 'xnv-no-such-ns-$$' does not exist" \
     "$NETFRONT" --socket $SOCK --mode tap --tap-netns xnv-no-such-ns-$$
-expect 1 "is longer than 15 characters" "$NETFRONT" --socket $SOCK --mode tap --tap-name xnv-much-too-long-name
-expect 2 "--tap-name and --tap-netns apply only to --mode tap" "$NETFRONT" --socket $SOCK --tap-name xnv0
-expect 2 "--mode tap generates nothing" "$NETFRONT" --socket $SOCK --mode tap --count 10
+e2e_expect 1 "is longer than 15 characters" "$NETFRONT" --socket $SOCK --mode tap --tap-name xnv-much-too-long-name
+e2e_expect 2 "--tap-name and --tap-netns apply only to --mode tap" "$NETFRONT" --socket $SOCK --tap-name xnv0
+e2e_expect 2 "--mode tap generates nothing" "$NETFRONT" --socket $SOCK --mode tap --count 10
 # The device made before the refused connection is gone again.
 if ip link show xnverr$$ >/dev/null 2>&1; then
     echo "FAIL: xnverr$$ left behind"
     failures=$((failures + 1))
 fi
-expect 1 "" "$NETFRONT" --socket $SOCK --mode tap --tap-name xnverr$$
+e2e_expect 1 "" "$NETFRONT" --socket $SOCK --mode tap --tap-name xnverr$$
 if ip link show xnverr$$ >/dev/null 2>&1; then
     echo "FAIL: xnverr$$ left behind after a failed connection"
     failures=$((failures + 1))

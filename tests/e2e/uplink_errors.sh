@@ -7,31 +7,12 @@
 #   uplink_errors.sh NETBACK
 set -u
 NETBACK=$1
-if [ "$(id -u)" != 0 ]; then
-    echo "SKIP: these checks drop privileges and hide /dev/net/tun, which needs root"
-    exit 77
-fi
-if [ ! -c /dev/net/tun ]; then
-    echo "SKIP: /dev/net/tun is missing"
-    exit 77
-fi
+. "$(dirname "$0")/netns_lib.sh"
+e2e_require ip setpriv unshare
 OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
 failures=0
 
-# expect STATUS TEXT COMMAND...: the command exits with STATUS and says TEXT on stderr.
-expect() {
-    local status=$1 text=$2
-    shift 2
-    timeout 20 "$@" >/dev/null 2>"$OUT"
-    local got=$?
-    if [ $got != "$status" ] || ! grep -qF -- "$text" "$OUT"; then
-        echo "FAIL: '$*' exited $got (wanted $status) saying: $(head -c 300 "$OUT") (wanted '$text')"
-        failures=$((failures + 1))
-    else
-        echo "ok: $(grep -m1 error "$OUT" | cut -c1-200)"
-    fi
-}
 gone() { # NAME: the interface must not exist
     if ip link show "$1" >/dev/null 2>&1; then
         echo "FAIL: $1 left behind"
@@ -43,31 +24,31 @@ SOCK=@xnv-uplink-errors-$$
 NAME=xnvuerr$$
 NAME=${NAME:0:15}
 NOBODY=$(id -u nobody 2>/dev/null || echo 65534)
-expect 1 "needs CAP_NET_ADMIN" setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups \
+e2e_expect 1 "needs CAP_NET_ADMIN" setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups \
     "$NETBACK" --socket $SOCK --uplink-tap $NAME
-expect 1 "/dev/net/tun is missing" unshare -m sh -c \
+e2e_expect 1 "/dev/net/tun is missing" unshare -m sh -c \
     "mount -t tmpfs none /dev/net && exec '$NETBACK' --socket $SOCK --uplink-tap $NAME"
-expect 1 "network namespace 'xnv-no-such-ns-$$' does not exist" \
+e2e_expect 1 "network namespace 'xnv-no-such-ns-$$' does not exist" \
     "$NETBACK" --socket $SOCK --uplink-tap $NAME --uplink-netns xnv-no-such-ns-$$
-expect 1 "--uplink-netns: 'a/b' is not a namespace name" \
+e2e_expect 1 "--uplink-netns: 'a/b' is not a namespace name" \
     "$NETBACK" --socket $SOCK --uplink-tap $NAME --uplink-netns a/b
-expect 1 "--uplink-tap: 'xnv-much-too-long-name' is longer than 15 characters" \
+e2e_expect 1 "--uplink-tap: 'xnv-much-too-long-name' is longer than 15 characters" \
     "$NETBACK" --socket $SOCK --uplink-tap xnv-much-too-long-name
 for opt in "--uplink-netns ns" "--uplink-mtu 1500" "--uplink-mac 02:00:00:00:00:aa"; do
     # shellcheck disable=SC2086 # the option and its value are two words
-    expect 2 "--uplink-netns, --uplink-mtu and --uplink-mac apply only with --uplink-tap" \
+    e2e_expect 2 "--uplink-netns, --uplink-mtu and --uplink-mac apply only with --uplink-tap" \
         "$NETBACK" --socket $SOCK $opt
 done
-expect 2 "--uplink-mtu expects an integer in 68..65521, got '67'" \
+e2e_expect 2 "--uplink-mtu expects an integer in 68..65521, got '67'" \
     "$NETBACK" --socket $SOCK --uplink-tap $NAME --uplink-mtu 67
-expect 2 "--uplink-mtu expects an integer in 68..65521, got '1500x'" \
+e2e_expect 2 "--uplink-mtu expects an integer in 68..65521, got '1500x'" \
     "$NETBACK" --socket $SOCK --uplink-tap $NAME --uplink-mtu 1500x
-expect 2 "a MAC address is six hex pairs" "$NETBACK" --socket $SOCK --uplink-tap $NAME --uplink-mac 02:00:00
-expect 2 "--uplink-tap expects a non-empty value" "$NETBACK" --socket $SOCK --uplink-tap ""
+e2e_expect 2 "a MAC address is six hex pairs" "$NETBACK" --socket $SOCK --uplink-tap $NAME --uplink-mac 02:00:00
+e2e_expect 2 "--uplink-tap expects a non-empty value" "$NETBACK" --socket $SOCK --uplink-tap ""
 gone $NAME
 # The interface is made before the control socket: a socket that cannot be opened stops netback
 # after it, and the interface must be gone with it.
-expect 1 "error" "$NETBACK" --socket /nonexistent-xnv-dir-$$/sock --uplink-tap $NAME
+e2e_expect 1 "error" "$NETBACK" --socket /nonexistent-xnv-dir-$$/sock --uplink-tap $NAME
 gone $NAME
 # SIGTERM: the orderly way out closes the TAP, and the interface goes with it.
 "$NETBACK" --socket $SOCK --uplink-tap $NAME --quiet >/dev/null 2>"$OUT" &
