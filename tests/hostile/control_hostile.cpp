@@ -11,6 +11,7 @@
 #include "control_message.hpp"
 #include "control_session.hpp"
 #include "control_socket.hpp"
+#include "control_test_util.hpp"
 #include "counts.hpp"
 #include "e2e_util.hpp"
 #include "hostile_support.hpp"
@@ -44,26 +45,6 @@ const std::string mac1 = "02:00:00:00:02:01";
 const std::string mac2 = "02:00:00:00:02:02";
 constexpr auto wait_20 = std::chrono::seconds(20);
 
-// A frame header: u32 body length, u16 type, u16 reserved, little-endian.
-std::vector<std::byte> header(std::uint32_t len, std::uint16_t type)
-{
-    std::vector<std::byte> h;
-    for (int i = 0; i < 4; ++i)
-        h.push_back(static_cast<std::byte>((len >> (8 * i)) & 0xffu));
-    h.push_back(static_cast<std::byte>(type & 0xffu));
-    h.push_back(static_cast<std::byte>(type >> 8));
-    h.push_back(std::byte{0});
-    h.push_back(std::byte{0});
-    return h;
-}
-
-std::vector<std::byte> encoded(const control::message& m)
-{
-    std::array<std::byte, control::max_frame_bytes> buf{};
-    const std::size_t n = control::encode(m, buf);
-    return {buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n)};
-}
-
 std::vector<std::byte> features_with_queues(std::uint32_t queues)
 {
     control::feature_set f;
@@ -71,34 +52,6 @@ std::vector<std::byte> features_with_queues(std::uint32_t queues)
     f.num_queues = queues;
     f.mac = control::mac_address{0x02, 0, 0, 0, 0x02, 0x77};
     return encoded(control::features_msg{f});
-}
-
-// Send `bytes` with `nfds` fresh eventfds attached (sendmsg directly: the project's sender
-// refuses what no message may carry). The eventfds are closed here; the peer gets its own.
-void send_raw(int sock, const std::vector<std::byte>& bytes, std::size_t nfds)
-{
-    std::vector<unique_fd> own;
-    std::vector<int> fds;
-    for (std::size_t i = 0; i < nfds; ++i) {
-        own.emplace_back(::eventfd(0, EFD_CLOEXEC));
-        REQUIRE(own.back().get() >= 0);
-        fds.push_back(own.back().get());
-    }
-    iovec iov{const_cast<std::byte*>(bytes.data()), bytes.size()};
-    std::vector<char> cbuf(CMSG_SPACE(sizeof(int) * std::max<std::size_t>(nfds, 1)));
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    if (nfds != 0) {
-        msg.msg_control = cbuf.data();
-        msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-        cmsghdr* c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-        std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * nfds);
-    }
-    REQUIRE(::sendmsg(sock, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size()));
 }
 
 /// Read what netback says until it closes the connection: the code of its error message, if
@@ -141,17 +94,17 @@ TEST_CASE("malformed control messages against a running netback: only that conne
 
     auto hello = [](int s) { send_raw(s, encoded(control::hello_msg{}), 0); };
     const std::vector<bad_case> cases{
-        {"unknown message type", [](int s) { send_raw(s, header(0, 99), 0); },
+        {"unknown message type", [](int s) { send_raw(s, frame_header(0, 99), 0); },
          "bad control message: unknown message type", control_error::unknown_type},
         {"truncated frame (a hello body of 2 bytes)",
          [](int s) {
-             auto f = header(2, 1);
+             auto f = frame_header(2, 1);
              f.push_back(std::byte{1});
              f.push_back(std::byte{0});
              send_raw(s, f, 0);
          },
          "bad control message: message truncated", control_error::truncated},
-        {"oversize frame", [](int s) { send_raw(s, header(1u << 20, 2), 0); }, "message longer than the protocol allows",
+        {"oversize frame", [](int s) { send_raw(s, frame_header(1u << 20, 2), 0); }, "message longer than the protocol allows",
          std::nullopt},
         {"descriptors on a message that takes none", [](int s) { send_raw(s, encoded(control::hello_msg{}), 2); },
          "bad control message: file descriptors on a message that carries none", control_error::unexpected_fds},

@@ -25,6 +25,7 @@ using namespace xnv::example::control;
 using xnv::mem::unique_fd;
 using xnv::test::encoded;
 using xnv::test::new_eventfd;
+using xnv::test::send_raw;
 using xnv::test::open_fd_count;
 
 namespace {
@@ -61,33 +62,6 @@ struct socket_pair {
         b.reset(sv[1]);
     }
 };
-
-// Write raw bytes with `n` fresh eventfds attached (the sender's copies are closed here).
-void send_raw(int sock, const std::vector<std::byte>& data, std::size_t nfds)
-{
-    std::vector<unique_fd> own;
-    std::vector<int> fds;
-    for (std::size_t i = 0; i < nfds; ++i) {
-        own.push_back(new_eventfd());
-        fds.push_back(own.back().get());
-    }
-    // send_frame refuses more than a message may carry; go to sendmsg for the hostile cases.
-    iovec iov{const_cast<std::byte*>(data.data()), data.size()};
-    std::vector<char> control(CMSG_SPACE(sizeof(int) * std::max<std::size_t>(nfds, 1)));
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    if (nfds != 0) {
-        msg.msg_control = control.data();
-        msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-        cmsghdr* c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-        std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * nfds);
-    }
-    REQUIRE(::sendmsg(sock, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(data.size()));
-}
 
 } // namespace
 

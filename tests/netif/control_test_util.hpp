@@ -1,16 +1,22 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-// Helpers for the control-channel tests: descriptor counting, fresh eventfds and memfds, and
-// raw frames built byte by byte (so malformed ones can be made).
+// Helpers for the control-channel tests: descriptor counting, fresh eventfds and memfds, raw
+// frames built byte by byte (so malformed ones can be made), and sending them with any number
+// of descriptors.
 
 #include "control_message.hpp"
 
 #include <xnv/mem/region.hpp>
 #include <xnv/mem/unique_fd.hpp>
 
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <initializer_list>
 #include <span>
@@ -19,6 +25,7 @@
 #include <vector>
 
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 
 namespace xnv::test {
 
@@ -87,6 +94,41 @@ inline std::vector<std::byte> frame(std::uint16_t type, const bytes& body, std::
     bytes f;
     f.u32(static_cast<std::uint32_t>(body.size())).u16(type).u16(reserved).raw(body.get());
     return f.get();
+}
+
+/// A frame header as the protocol lays it out (u32 body length, u16 type, u16 reserved, all
+/// little-endian) claiming `len` bytes of body, whatever follows.
+inline std::vector<std::byte> frame_header(std::uint32_t len, std::uint16_t type)
+{
+    return bytes{}.u32(len).u16(type).u16(0).get();
+}
+
+/// Write `data` to `sock` with `nfds` fresh eventfds attached, straight through sendmsg: the
+/// project's sender refuses what no message may carry, and the hostile cases need exactly that.
+/// The sender's copies of the eventfds are closed on return.
+inline void send_raw(int sock, const std::vector<std::byte>& data, std::size_t nfds)
+{
+    std::vector<mem::unique_fd> own;
+    std::vector<int> fds;
+    for (std::size_t i = 0; i < nfds; ++i) {
+        own.push_back(new_eventfd());
+        fds.push_back(own.back().get());
+    }
+    iovec iov{const_cast<std::byte*>(data.data()), data.size()};
+    std::vector<char> control(CMSG_SPACE(sizeof(int) * std::max<std::size_t>(nfds, 1)));
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (nfds != 0) {
+        msg.msg_control = control.data();
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+        cmsghdr* c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+        std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * nfds);
+    }
+    REQUIRE(::sendmsg(sock, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(data.size()));
 }
 
 /// The encoding of `m`.
