@@ -93,25 +93,11 @@ ip netns exec "$NSA" python3 "$NETTOOL" ping $B 3 || fail "ping"
 echo "== file transfer"
 SIZE_MB=$([ "$QUICK" = 1 ] && echo 1 || echo 16)
 head -c $((SIZE_MB * 1048576)) /dev/urandom >"$WORK/src.bin"
-ip netns exec "$NSB" python3 "$NETTOOL" serve $B 5201 "$WORK/dst.bin" &
-SRV=$!
-PIDS+=($SRV)
-ip netns exec "$NSA" timeout 60 python3 "$NETTOOL" send $B 5201 "$WORK/src.bin" || fail "sending the file"
-wait $SRV || fail "receiving the file"
-cmp "$WORK/src.bin" "$WORK/dst.bin" || fail "the file arrived different"
-echo "$SIZE_MB MiB arrived byte-identical"
+e2e_transfer "$NSA" "$NSB" $B 5201
 
 if [ "$QUICK" != 1 ]; then
-    ip netns exec "$NSB" iperf3 -s -D -B $B -p 5202 --logfile "$WORK/iperf3-server.log" || fail "iperf3 server"
-    sleep 0.3
     echo "== iperf3 TCP, 4 streams"
-    ip netns exec "$NSA" timeout 30 iperf3 -c $B -p 5202 -t 2 -P 4 -J >"$WORK/tcp.json" || fail "iperf3 TCP"
-    python3 - "$WORK/tcp.json" <<'PY' || fail "iperf3 TCP result"
-import json, sys
-r = json.load(open(sys.argv[1]))["end"]["sum_received"]
-print("TCP %.2f Gb/s, %d bytes received" % (r["bits_per_second"] / 1e9, r["bytes"]))
-sys.exit(0 if r["bytes"] > 0 else 1)
-PY
+    e2e_iperf_tcp "$NSA" "$NSB" $B 5202 4
     echo "== iperf3 UDP"
     # Datagrams the receiving socket dropped because iperf3 did not read them in time (its
     # buffer full: the process starved on a loaded machine) are the kernel's loss, not the

@@ -66,32 +66,14 @@ ip netns exec "$NSU" python3 "$NETTOOL" ping $A 3 || fail "ping from U"
 
 SIZE_MB=$([ "$QUICK" = 1 ] && echo 1 || echo 16)
 head -c $((SIZE_MB * 1048576)) /dev/urandom >"$WORK/src.bin"
-transfer() { # FROM_NS TO_NS TO_ADDR PORT
-    rm -f "$WORK/dst.bin"
-    ip netns exec "$2" python3 "$NETTOOL" serve $3 $4 "$WORK/dst.bin" &
-    local srv=$!
-    PIDS+=($srv)
-    ip netns exec "$1" timeout 60 python3 "$NETTOOL" send $3 $4 "$WORK/src.bin" || fail "sending the file to $3"
-    wait $srv || fail "receiving the file at $3"
-    cmp "$WORK/src.bin" "$WORK/dst.bin" || fail "the file arrived at $3 different"
-    echo "$SIZE_MB MiB arrived byte-identical at $3"
-}
 echo "== file transfer A -> U"
-transfer "$NSA" "$NSU" $U 5201
+e2e_transfer "$NSA" "$NSU" $U 5201
 echo "== file transfer U -> A"
-transfer "$NSU" "$NSA" $A 5202
+e2e_transfer "$NSU" "$NSA" $A 5202
 
 if [ "$QUICK" != 1 ]; then
-    ip netns exec "$NSU" iperf3 -s -D -B $U -p 5203 --logfile "$WORK/iperf3-server.log" || fail "iperf3 server"
-    sleep 0.3
     echo "== iperf3 TCP A -> U, 2 streams"
-    ip netns exec "$NSA" timeout 30 iperf3 -c $U -p 5203 -t 2 -P 2 -J >"$WORK/tcp.json" || fail "iperf3 TCP"
-    python3 - "$WORK/tcp.json" <<'PY' || fail "iperf3 TCP result"
-import json, sys
-r = json.load(open(sys.argv[1]))["end"]["sum_received"]
-print("TCP %.2f Gb/s, %d bytes received" % (r["bits_per_second"] / 1e9, r["bytes"]))
-sys.exit(0 if r["bytes"] > 0 else 1)
-PY
+    e2e_iperf_tcp "$NSA" "$NSU" $U 5203 2
 fi
 
 echo "== SIGINT to netback removes the uplink TAP"
