@@ -180,13 +180,7 @@ struct scenario {
         a.vif->stop();
         b.vif->stop();
         for (const good_front* f : {&a, &b}) {
-            const sink_stats st = f->sink();
-            CHECK(st.records == n);
-            CHECK(st.lost == 0);
-            CHECK(st.duplicated == 0);
-            CHECK(st.reordered == 0);
-            CHECK(st.corrupted == 0);
-            CHECK(st.truncated == 0);
+            xnv::test::check_sink_clean(*f, n);
             CHECK_FALSE(f->vif->failed());
         }
     }

@@ -135,6 +135,19 @@ struct test_front {
     }
 };
 
+/// The sinks' verdict of a clean run: exactly `expected` records, nothing lost, duplicated,
+/// reordered, corrupted or truncated.
+inline void check_sink_clean(const test_front& f, std::uint64_t expected)
+{
+    const ex::sink_stats s = f.sink();
+    CHECK(s.records == expected);
+    CHECK(s.lost == 0);
+    CHECK(s.duplicated == 0);
+    CHECK(s.reordered == 0);
+    CHECK(s.corrupted == 0);
+    CHECK(s.truncated == 0);
+}
+
 /// Wait for `p`, driving the engine's periodic work meanwhile as netback's main loop does.
 template <class Pred>
 bool eventually(ex::netback_engine& nb, Pred p, std::chrono::seconds limit = std::chrono::seconds(60))

@@ -30,17 +30,6 @@ constexpr mac_bytes mac_a{0x02, 0, 0, 0, 0, 0x0a};
 constexpr mac_bytes mac_b{0x02, 0, 0, 0, 0, 0x0b};
 constexpr mac_bytes mac_c{0x02, 0, 0, 0, 0, 0x0c};
 
-void check_clean(const test_front& f, std::uint64_t expected)
-{
-    const sink_stats s = f.sink();
-    CHECK(s.records == expected);
-    CHECK(s.lost == 0);
-    CHECK(s.duplicated == 0);
-    CHECK(s.reordered == 0);
-    CHECK(s.corrupted == 0);
-    CHECK(s.truncated == 0);
-}
-
 } // namespace
 
 TEST_CASE("engine: two vifs exchange frames in both directions, counted alike on both sides")
@@ -56,8 +45,8 @@ TEST_CASE("engine: two vifs exchange frames in both directions, counted alike on
     REQUIRE(eventually(nb, [&] { return a.received() >= n && b.received() >= n && a.vif->tx_idle() && b.vif->tx_idle(); }));
     a.vif->stop();
     b.vif->stop();
-    check_clean(a, n);
-    check_clean(b, n);
+    check_sink_clean(a, n);
+    check_sink_clean(b, n);
     const nb_vif_stats sa = nb.remove_vif(ida, "test over");
     const nb_vif_stats sb = nb.remove_vif(idb, "test over");
     CHECK_FALSE(sa.live);
@@ -114,8 +103,8 @@ TEST_CASE("engine: a frontend whose req_prod runs past its ring is disconnected 
     REQUIRE(eventually(nb, [&] { return a.received() >= n && b.received() >= n && a.vif->tx_idle() && b.vif->tx_idle(); }));
     a.vif->stop();
     b.vif->stop();
-    check_clean(a, n);
-    check_clean(b, n);
+    check_sink_clean(a, n);
+    check_sink_clean(b, n);
     (void)nb.remove_vif(ida, "done");
     (void)nb.remove_vif(idb, "done");
 }
