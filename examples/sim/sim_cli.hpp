@@ -102,7 +102,7 @@ inline cli make_cli(options& o)
                  "frames_usecs: frames; delayed_rearm: batch to re-arm ahead")
         .integer("--coalesce-usecs", o.coalesce_usecs, 1, 1'000'000, "frames_usecs and delayed_rearm: timeout, us")
         .integer("--min-improvement-pct", o.min_improvement_pct, 0, 99,
-                 "hysteresis: a rebalancing move must cut the load spread by more than this share")
+                 "hysteresis: a rebalancing step must cut the two workers' load difference by more than this share")
         .text("--json", o.json_file, {}, "write the results as JSON to this file")
         .text("--out", o.out_dir, {}, "directory for CSV data: paper and sweep results, the timeline of single");
     return c;
