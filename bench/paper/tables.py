@@ -8,6 +8,8 @@ that bench/paper/run.py writes:
 Each cell is the median over the repetitions with the min-max range; ratios are of medians.
 """
 
+import contextlib
+import io
 import json
 import sys
 
@@ -52,17 +54,8 @@ def throughput_table(res, configs, key, first_col):
     return "\n".join(rows) if xnv else ""
 
 
-def main():
-    if len(sys.argv) != 2:
-        die("usage: tables.py RESULTS.json")
-    try:
-        with open(sys.argv[1]) as f:
-            data = json.load(f)
-        cond, res = data["conditions"], data["results"]
-    except (OSError, ValueError, KeyError) as e:
-        die("cannot read %s: %s" % (sys.argv[1], e))
+def render(cond, res):
     configs = [c for c in LABELS if c in res] + [c for c in res if c not in LABELS]
-
     la0, la1 = cond.get("load_avg_at_start", [0])[0], cond.get("load_avg_at_end", [0])[0]
     print("Conditions: %d CPUs, %d repetitions of %d s per measurement, %d vif pairs, kernel %s;"
           % (cond["cpus"], cond["reps"], cond["seconds"], cond["pairs"], cond["kernel"]))
@@ -93,6 +86,27 @@ def main():
             continue
         cols = [cell(w[i], 1) if i < len(w) else "—" for i in range(2)]
         print("| %s | %s |" % (LABELS.get(c, c).replace("xnv ", ""), " | ".join(cols)))
+
+
+def main():
+    if len(sys.argv) != 2:
+        die("usage: tables.py RESULTS.json")
+    try:
+        with open(sys.argv[1]) as f:
+            data = json.load(f)
+    except (OSError, ValueError) as e:
+        die("cannot read %s: %s" % (sys.argv[1], e))
+    if not isinstance(data, dict) or not isinstance(data.get("conditions"), dict) \
+            or not isinstance(data.get("results"), dict):
+        die("%s is not a result of bench/paper/run.py: no 'conditions' and 'results' objects" % sys.argv[1])
+    cond, res = data["conditions"], data["results"]
+    out = io.StringIO()  # printed only when whole: a bad file gives an error, not half a page
+    try:
+        with contextlib.redirect_stdout(out):
+            render(cond, res)
+    except (KeyError, TypeError, ValueError, AttributeError, ZeroDivisionError) as e:
+        die("%s is not a result of bench/paper/run.py: %s %s" % (sys.argv[1], type(e).__name__, e))
+    sys.stdout.write(out.getvalue())
 
 
 if __name__ == "__main__":
