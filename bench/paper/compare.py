@@ -35,6 +35,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--out", default=None)
     o = ap.parse_args()
+    run.check_args("compare.py", [o.bin_a, o.bin_b], o.reps, o.seconds)
     if os.geteuid() != 0:
         sys.exit("compare.py: needs root (network namespaces, TAP interfaces)")
     run.signal.signal(run.signal.SIGINT, run.on_signal)

@@ -202,6 +202,19 @@ CONFIGS = {
 DEFAULT_CONFIGS = "veth,original,proposed,proposed_bp"
 
 
+def check_args(prog, bins, reps, seconds, pairs=1):
+    """Exit with a message naming the problem if an option cannot give a run."""
+    for d in bins:
+        for name in ("xnv-netback", "xnv-netfront"):
+            path = os.path.join(d, name)
+            if not os.access(path, os.X_OK):
+                sys.exit("%s: %s is not an executable (build it, or point --bin at the build's examples/netif)"
+                         % (prog, path))
+    for opt, v in (("--reps", reps), ("--seconds", seconds), ("--pairs", pairs)):
+        if v < 1:
+            sys.exit("%s: %s must be at least 1, got %d" % (prog, opt, v))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True, help="directory with xnv-netback and xnv-netfront")
@@ -216,6 +229,7 @@ def main():
     for n in names:
         if n not in CONFIGS:
             sys.exit("run.py: unknown configuration '%s' (known: %s)" % (n, ", ".join(CONFIGS)))
+    check_args("run.py", [o.bin], o.reps, o.seconds, o.pairs)
     pair_counts = [k for k in PAIR_COUNTS if k <= o.pairs]
     if os.geteuid() != 0:
         sys.exit("run.py: needs root (network namespaces, TAP interfaces)")
