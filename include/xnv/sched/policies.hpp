@@ -300,9 +300,13 @@ private:
         for (source_id s : order)
             sum += l[s];
         const double eps = 1e-9 * sum;
+        std::vector<worker_id> donors;
+        std::vector<source_id> step;
+        donors.reserve(load.size());
+        step.reserve(order.size());
         for (std::size_t steps = 0; steps < 4 * (order.size() + load.size()); ++steps) {
             const worker_id m = least_loaded(load);
-            std::vector<worker_id> donors;
+            donors.clear();
             for (worker_id w = 0; w < load.size(); ++w)
                 if (load[w] > load[m] + eps)
                     donors.push_back(w);
@@ -312,7 +316,7 @@ private:
             for (worker_id b : donors) {
                 const double before = load[b] - load[m];
                 double d = before;
-                std::vector<source_id> step;
+                step.clear();
                 for (source_id s : order) {
                     if (d <= eps)
                         break;
